@@ -1,0 +1,48 @@
+# Two entry points on a fresh machine: `make demo` and `make test`. Both create or refresh the
+# virtual environment first; re-running is cheap once nothing changed.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch that these machines have on disk. GPU users: make TORCH_SPEC="torch" ...
+# (or any spec of a CUDA build) before anything else installs torch.
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.idc-installed
+export FIFTYONE_DO_NOT_TRACK ?= true
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo test lint format pretrain-tiny benchmark clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile scripts/ensure-java.sh scripts/ensure-mongod.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev,fiftyone]"
+	bash scripts/ensure-java.sh
+	bash scripts/ensure-mongod.sh $(PY)
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/idc demo --out runs/demo
+
+test: install lint
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+pretrain-tiny: install
+	$(VENV)/bin/idc pretrain-tiny --out idc_engine/assets/tiny-blip2-shapes
+
+benchmark: install
+	$(PY) benchmarks/tiny_preset.py --out runs/benchmarks
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

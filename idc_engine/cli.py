@@ -1,0 +1,216 @@
+"""The ``idc`` command line: make-benchmark, train, caption, evaluate, demo, pretrain-tiny."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from idc_engine.configargs import add_config_arguments, config_from_arguments
+
+
+def _quiet_libraries():
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _cmd_make_benchmark(args):
+    from idc_engine.data.shapes_change import ShapesChangeConfig, generate
+
+    config = config_from_arguments(args, ShapesChangeConfig)
+    manifest = generate(args.out, args.train, args.test, args.validation, config)
+    print(f"wrote {args.train} train, {args.validation} validation and {args.test} test pairs; manifest: {manifest}")
+
+
+def _load_model(args, config=None, training=False):
+    from idc_engine.model.loading import load_model
+
+    return load_model(
+        args.model, adapter=getattr(args, "adapter", None), device=args.device, config=config, for_training=training
+    )
+
+
+def _cmd_train(args):
+    from idc_engine.data.manifest import read_manifest
+    from idc_engine.data.pair import split_pairs
+    from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
+    from idc_engine.train.augment import AugmentConfig
+    from idc_engine.train.config import TrainConfig
+    from idc_engine.train.loop import train
+
+    pairs = read_manifest(args.manifest)
+    train_pairs, val_pairs = split_pairs(pairs, "train"), split_pairs(pairs, "validation")
+    if not train_pairs:
+        raise SystemExit(f"--manifest {args.manifest}: no pairs with split 'train'")
+    config = config_from_arguments(
+        args,
+        TrainConfig,
+        lora=config_from_arguments(args, LoraSettings, prefix="lora"),
+        augment=config_from_arguments(args, AugmentConfig, prefix="augment"),
+    )
+    idc_config = config_from_arguments(args, BLIP2IDCConfig, prefix="idc") if _any_given(args, "idc_") else None
+    model = _load_model(args, idc_config, training=True)
+    result = train(model, train_pairs, val_pairs, config, args.out, resume=args.resume)
+    print(f"{result.stopped} after {result.steps} steps; model saved to {result.model_dir}")
+    if result.train_report and result.train_report.skipped:
+        print(f"skipped training pairs: {result.train_report.summary()}")
+
+
+def _any_given(args, prefix):
+    return any(v is not None for k, v in vars(args).items() if k.startswith(prefix))
+
+
+def _cmd_caption(args):
+    from idc_engine.data.loading import load_pairs
+    from idc_engine.data.manifest import read_manifest
+    from idc_engine.data.pair import split_pairs
+    from idc_engine.inference.caption import GenerationConfig, caption_pairs
+
+    pairs = split_pairs(read_manifest(args.manifest), args.split)
+    pairs, images, report = load_pairs(pairs, skip_bad=args.skip_bad_images)
+    model = _load_model(args)
+    captions = caption_pairs(model, images, config_from_arguments(args, GenerationConfig))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as handle:
+        for pair, caption in zip(pairs, captions):
+            handle.write(json.dumps({"id": pair.id, "caption": caption}) + "\n")
+    print(f"captioned {len(captions)} pairs of split {args.split!r} -> {out}; {report.summary()}")
+
+
+def read_predictions(path) -> dict[str, str]:
+    predictions = {}
+    with open(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                predictions[str(record["id"])] = record["caption"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise SystemExit(f"{path}:{number}: expected {{'id': ..., 'caption': ...}}: {exc}") from None
+    return predictions
+
+
+def _cmd_evaluate(args):
+    from idc_engine.data.manifest import read_manifest
+    from idc_engine.data.pair import split_pairs
+    from idc_engine.metrics.baselines import BaselineConfig
+    from idc_engine.metrics.report import evaluate, format_report
+
+    pairs = read_manifest(args.manifest)
+    test_pairs = split_pairs(pairs, args.split)
+    predictions = read_predictions(args.predictions)
+    train_pairs = split_pairs(pairs, "train") if args.baselines else None
+    report = evaluate(test_pairs, predictions, train_pairs, config_from_arguments(args, BaselineConfig, "baseline"))
+    print(format_report(report))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report.to_dict(), indent=2))
+        print(f"report -> {args.out}")
+
+
+def _cmd_demo(args):
+    from idc_engine.demo import DemoConfig, run_demo
+
+    run_demo(config_from_arguments(args, DemoConfig), args.out)
+
+
+def _cmd_pretrain_tiny(args):
+    from idc_engine.pretrain import PretrainConfig, pretrain_tiny
+
+    pretrain_tiny(config_from_arguments(args, PretrainConfig), args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from idc_engine.data.shapes_change import ShapesChangeConfig
+    from idc_engine.demo import DemoConfig
+    from idc_engine.inference.caption import GenerationConfig
+    from idc_engine.metrics.baselines import BaselineConfig
+    from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
+    from idc_engine.pretrain import PretrainConfig
+    from idc_engine.train.augment import AugmentConfig
+    from idc_engine.train.config import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="idc", description="Image Difference Captioning with BLIP2IDC")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    bench = commands.add_parser("make-benchmark", help="write a procedural benchmark (PNGs and a manifest)")
+    bench.add_argument("name", choices=["shapes-change"])
+    bench.add_argument("--out", required=True, help="output folder")
+    bench.add_argument("--train", type=int, required=True, help="training pairs")
+    bench.add_argument("--test", type=int, required=True, help="test pairs")
+    bench.add_argument("--validation", type=int, default=0, help="validation pairs")
+    add_config_arguments(bench, ShapesChangeConfig)
+    bench.set_defaults(func=_cmd_make_benchmark)
+
+    model_help = "model folder or hub id, an adapter folder, 'tiny' (the embedded pretrained preset) or 'tiny-scratch'"
+
+    train = commands.add_parser("train", help="fine-tune BLIP2IDC on a manifest's train split")
+    train.add_argument("--manifest", required=True, help="JSONL manifest (train and validation splits are used)")
+    train.add_argument("--out", required=True, help="run folder: checkpoints/ and model/")
+    train.add_argument("--model", default="tiny", help=model_help)
+    train.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    add_config_arguments(train, TrainConfig)
+    add_config_arguments(train, LoraSettings, prefix="lora")
+    add_config_arguments(train, AugmentConfig, prefix="augment")
+    add_config_arguments(train, BLIP2IDCConfig, prefix="idc")
+    train.set_defaults(func=_cmd_train)
+
+    caption = commands.add_parser("caption", help="caption a manifest split with a model")
+    caption.add_argument("--manifest", required=True)
+    caption.add_argument("--model", default="tiny", help=model_help)
+    caption.add_argument("--adapter", default=None, help="LoRA adapter folder to apply on --model")
+    caption.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    caption.add_argument("--out", required=True, help="predictions JSONL: {'id': ..., 'caption': ...} per line")
+    caption.add_argument("--device", default=None)
+    caption.add_argument("--skip-bad-images", action="store_true", help="skip and count unreadable pairs")
+    add_config_arguments(caption, GenerationConfig)
+    caption.set_defaults(func=_cmd_caption)
+
+    evaluate = commands.add_parser("evaluate", help="score predictions (BLEU, METEOR, ROUGE-L, CIDEr-D)")
+    evaluate.add_argument("--manifest", required=True)
+    evaluate.add_argument("--predictions", required=True, help="predictions JSONL written by `idc caption`")
+    evaluate.add_argument("--split", default="test", choices=["validation", "test"])
+    evaluate.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                          help="also score the mean-sentence and nearest-neighbour baselines")
+    evaluate.add_argument("--out", default=None, help="write the full report as JSON")
+    add_config_arguments(evaluate, BaselineConfig, prefix="baseline")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    demo = commands.add_parser("demo", help="benchmark, adapt the tiny model, caption, evaluate: end to end on CPU")
+    demo.add_argument("--out", default="runs/demo", help="demo folder")
+    add_config_arguments(demo, DemoConfig)
+    demo.set_defaults(func=_cmd_demo)
+
+    pretrain = commands.add_parser("pretrain-tiny", help="reproduce the embedded tiny checkpoint from scratch")
+    pretrain.add_argument("--out", required=True, help="folder for the pretrained checkpoint")
+    add_config_arguments(pretrain, PretrainConfig)
+    pretrain.set_defaults(func=_cmd_pretrain_tiny)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        from idc_engine.errors import IDCError
+
+        if isinstance(exc, (IDCError, ValueError, FileNotFoundError)):
+            print(f"idc {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

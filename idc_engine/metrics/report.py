@@ -1,0 +1,100 @@
+"""Evaluate captions of a split against references and baselines; format the tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from idc_engine.data.loading import load_pairs
+from idc_engine.data.pair import IDCPair
+from idc_engine.metrics.baselines import BaselineConfig, mean_sentence, nearest_neighbour
+from idc_engine.metrics.captions import MAIN_METRICS, METRICS, CaptionScores, category_table, score_captions
+
+
+@dataclass
+class SystemResult:
+    """One captioner's captions and scores on the evaluated pairs."""
+
+    name: str
+    predictions: dict[str, str]
+    scores: CaptionScores
+    table: dict[str, dict[str, float]]
+    note: str = ""
+
+
+@dataclass
+class EvalReport:
+    systems: dict[str, SystemResult] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            name: {"note": s.note, "table": s.table, "per_sample": s.scores.per_sample, "predictions": s.predictions}
+            for name, s in self.systems.items()
+        }
+
+
+def score_system(name: str, predictions: dict[str, str], pairs: list[IDCPair], note: str = "") -> SystemResult:
+    references = {p.id: p.captions for p in pairs}
+    categories = {p.id: p.category for p in pairs}
+    scores = score_captions(predictions, references, METRICS)
+    return SystemResult(name, predictions, scores, category_table(scores, predictions, references, categories), note)
+
+
+def evaluate(
+    pairs: list[IDCPair],
+    predictions: dict[str, str],
+    train_pairs: list[IDCPair] | None = None,
+    baselines: BaselineConfig | None = None,
+    nearest: bool = True,
+) -> EvalReport:
+    """Score ``predictions`` on ``pairs``; with ``train_pairs``, add the two baselines on the same references."""
+    missing = [p.id for p in pairs if p.id not in predictions]
+    if missing:
+        raise ValueError(f"predictions: no caption for pair {missing[0]!r} ({len(missing)} of {len(pairs)} missing)")
+    report = EvalReport()
+    report.systems["model"] = score_system("model", {p.id: predictions[p.id] for p in pairs}, pairs)
+    if train_pairs:
+        baselines = baselines or BaselineConfig()
+        sentence = mean_sentence([p.captions for p in train_pairs], baselines)
+        report.systems["mean_sentence"] = score_system(
+            "mean_sentence", {p.id: sentence for p in pairs}, pairs, note=f"always: {sentence!r}"
+        )
+        if nearest:
+            kept_train, train_images, _ = load_pairs(train_pairs, skip_bad=True)
+            kept, images, _ = load_pairs(pairs, skip_bad=True)
+            answers = nearest_neighbour(train_images, [p.captions for p in kept_train], images, baselines)
+            neighbour = {p.id: a for p, a in zip(kept, answers)}
+            scored = [p for p in pairs if p.id in neighbour]
+            report.systems["nearest_neighbour"] = score_system(
+                "nearest_neighbour", neighbour, scored, note="caption of the closest training pair"
+            )
+    return report
+
+
+def format_report(report: EvalReport, main: str = "CIDEr-D", scale: float = 100.0) -> str:
+    """Two text tables: main metrics per system, and ``main`` per category for every system."""
+    names = list(report.systems)
+    lines = [f"{'system':<20}" + "".join(f"{m:>10}" for m in MAIN_METRICS)]
+    for name in names:
+        row = report.systems[name].table["all"]
+        lines.append(f"{name:<20}" + "".join(f"{row[m] * scale:>10.1f}" for m in MAIN_METRICS))
+    categories = list(report.systems[names[0]].table)
+    lines.append("")
+    header = f"{main + ' by category':<20}{'pairs':>7}" + "".join(f"{n[:18]:>20}" for n in names)
+    if "mean_sentence" in report.systems:
+        header += f"{'model/mean':>12}"
+    lines.append(header)
+    for category in categories:
+        cells = [report.systems[n].table.get(category, {}).get(main) for n in names]
+        count = int(report.systems[names[0]].table[category]["count"])
+        line = f"{category:<20}{count:>7}" + "".join(
+            f"{c * scale:>20.1f}" if c is not None else f"{'-':>20}" for c in cells
+        )
+        if "mean_sentence" in report.systems:
+            base = report.systems["mean_sentence"].table[category][main]
+            ratio = cells[0] / base if base else float("inf")
+            line += f"{ratio:>11.2f}x"
+        lines.append(line)
+    for name in names:
+        if report.systems[name].note:
+            lines.append(f"{name}: {report.systems[name].note}")
+    return "\n".join(lines)

@@ -1,0 +1,297 @@
+"""BLIP2IDC: BLIP-2 captioning the difference between two images.
+
+The pair is joined into one image (reference above modified by default) so that the ViT's
+self-attention compares the two from its first layer: the paper's early-fusion design. The
+``two-stream`` encoding, kept for the paper's comparison, runs the ViT on each image separately and
+joins the two feature sequences before the Q-Former, marking each with a learned stream embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from transformers import Blip2ForConditionalGeneration, Blip2Processor
+from transformers.models.blip_2.modeling_blip_2 import BaseModelOutputWithVisionQformerOutputs
+
+from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
+from idc_engine.model.device import inference_dtype, parse_dtype, pick_device
+from idc_engine.model.lora import lora_config
+from idc_engine.model.pairs import align_reference, compose_pair
+from idc_engine.model.text import encode_captions, generation_batch, make_layout, prefix_for, training_batch
+
+STREAM_EMBEDDING_FILE = "stream_embedding.safetensors"
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+class BLIP2IDC(torch.nn.Module):
+    """A ``Blip2ForConditionalGeneration`` with its processor, adapted to image pairs."""
+
+    def __init__(self, model: Blip2ForConditionalGeneration, processor: Blip2Processor, config=None, source=None):
+        super().__init__()
+        self.base = model
+        self.processor = processor
+        self.config = config or BLIP2IDCConfig()
+        self.source = str(source) if source is not None else None
+        self.peft_model = None
+        self._ensure_image_token()
+        self.stream_embedding = None
+        if self.config.encoding == "two-stream":
+            hidden = model.config.vision_config.hidden_size
+            generator = torch.Generator().manual_seed(0)
+            init = torch.randn(2, hidden, generator=generator) * 0.02
+            self.stream_embedding = torch.nn.Parameter(init.to(self.device, torch.float32))
+
+    # ----------------------------------------------------------------------------------- properties
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    @property
+    def image_processor(self):
+        return self.processor.image_processor
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.base.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.base.language_model.get_input_embeddings().weight.dtype
+
+    @property
+    def num_query_tokens(self) -> int:
+        return self.base.config.num_query_tokens
+
+    @property
+    def has_adapter(self) -> bool:
+        return self.peft_model is not None
+
+    def layout(self):
+        return make_layout(self.tokenizer, self.num_query_tokens, self.base.config.image_token_index, self.config.prompt)
+
+    def _ensure_image_token(self):
+        """Checkpoints saved before BLIP-2 used placeholder tokens get one added, as their processor would."""
+        config = self.base.config
+        if config.image_token_index is not None:
+            return
+        token = getattr(self.tokenizer, "image_token", None) or "<image>"
+        if token not in self.tokenizer.get_vocab():
+            self.tokenizer.add_tokens([token], special_tokens=True)
+        config.image_token_index = self.tokenizer.convert_tokens_to_ids(token)
+        if config.image_token_index >= self.base.language_model.get_input_embeddings().weight.shape[0]:
+            self.base.resize_token_embeddings(len(self.tokenizer))
+
+    # ----------------------------------------------------------------------------------- images
+    def pixel_values(self, pairs: list[tuple[Image.Image, Image.Image]]) -> torch.Tensor:
+        """Processor-ready tensors: ``(B, 3, H, W)`` for concat, ``(B, 2, 3, H, W)`` for two-stream."""
+        if self.config.encoding == "concat":
+            images = [compose_pair(ref, mod, self.config.orientation) for ref, mod in pairs]
+            return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        references = [align_reference(ref, mod) for ref, mod in pairs]
+        modified = [mod for _, mod in pairs]
+        ref_values = self.image_processor(images=references, return_tensors="pt")["pixel_values"]
+        mod_values = self.image_processor(images=modified, return_tensors="pt")["pixel_values"]
+        return torch.stack([ref_values, mod_values], dim=1)
+
+    def _two_stream_features(self, pixel_values: torch.Tensor) -> BaseModelOutputWithVisionQformerOutputs:
+        batch = pixel_values.shape[0]
+        flat = pixel_values.flatten(0, 1).to(self.device, self.base.vision_model.dtype)
+        embeds = self.base.vision_model(pixel_values=flat, return_dict=True).last_hidden_state
+        embeds = embeds.view(batch, 2, embeds.shape[1], embeds.shape[2])
+        embeds = embeds + self.stream_embedding.to(embeds.dtype)[None, :, None, :]
+        embeds = embeds.flatten(1, 2)
+        mask = torch.ones(embeds.shape[:-1], dtype=torch.long, device=embeds.device)
+        queries = self.base.query_tokens.expand(batch, -1, -1)
+        query_output = self.base.qformer(
+            query_embeds=queries, encoder_hidden_states=embeds, encoder_attention_mask=mask, return_dict=True
+        ).last_hidden_state
+        features = self.base.language_projection(query_output.to(self.base.language_projection.weight.dtype))
+        return BaseModelOutputWithVisionQformerOutputs(last_hidden_state=embeds, pooler_output=features)
+
+    # ----------------------------------------------------------------------------------- training
+    def text_batch(self, captions: list[str], prompts: list[str | None] | None = None) -> dict[str, torch.Tensor]:
+        """Training tokens; ``prompts`` may give a row its own prompt (None keeps the config's)."""
+        layout = self.layout()
+        caption_ids = encode_captions(self.tokenizer, captions, self.config.max_caption_tokens)
+        prefixes = [prefix_for(layout, self.tokenizer, p) for p in prompts] if prompts else None
+        return training_batch(layout, caption_ids, prefixes)
+
+    def forward(self, pixel_values, input_ids, attention_mask, labels=None):
+        pixel_values = pixel_values.to(self.device)
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        if labels is not None:
+            labels = labels.to(self.device)
+        if self.config.encoding == "concat":
+            return self.base(
+                pixel_values=pixel_values.to(self.base.vision_model.dtype),
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                labels=labels,
+            )
+        features = self._two_stream_features(pixel_values)
+        return self.base(
+            pixel_values=None,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            labels=labels,
+            mm_encoder_outputs={"image": features},
+        )
+
+    def loss(self, pixel_values: torch.Tensor, captions: list[str], prompts=None) -> torch.Tensor:
+        """Mean cross-entropy over caption tokens (and the closing EOS) only."""
+        return self(pixel_values, **self.text_batch(captions, prompts)).loss
+
+    # ----------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def generate(self, pixel_values: torch.Tensor, num_beams: int = 1, max_new_tokens: int = 30) -> list[str]:
+        """Captions for a batch, in input order."""
+        layout = self.layout()
+        batch = {k: v.to(self.device) for k, v in generation_batch(layout, pixel_values.shape[0]).items()}
+        options = dict(
+            num_beams=num_beams,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=layout.eos_token_id,
+            pad_token_id=layout.pad_token_id,
+        )
+        if self.config.encoding == "concat":
+            pixel_values = pixel_values.to(self.device, self.base.vision_model.dtype)
+            output = self.base.generate(pixel_values=pixel_values, **batch, **options)
+        else:
+            features = self._two_stream_features(pixel_values.to(self.device)).pooler_output
+            embeddings = self.base.get_input_embeddings()(batch["input_ids"])
+            mask = (batch["input_ids"] == layout.image_token_id).unsqueeze(-1)
+            embeddings = embeddings.masked_scatter(mask, features.to(embeddings.dtype))
+            output = self.base.language_model.generate(inputs_embeds=embeddings, **batch, **options)
+        prefix_length = batch["input_ids"].shape[1]
+        # Decoder-only generate returns the prompt ids followed by the new tokens.
+        if output.shape[1] >= prefix_length and torch.equal(output[:, :prefix_length], batch["input_ids"]):
+            output = output[:, prefix_length:]
+        return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
+
+    # ----------------------------------------------------------------------------------- LoRA
+    def add_lora(self, settings: LoraSettings | None = None):
+        """Wrap the model with fresh LoRA adapters; afterwards only adapter weights require gradients."""
+        from peft import get_peft_model
+
+        if self.has_adapter:
+            raise ValueError("this model already has a LoRA adapter; merge_lora() it first")
+        settings = settings or LoraSettings()
+        self.peft_model = get_peft_model(self.base, lora_config(settings))
+        if self.stream_embedding is not None:
+            self.stream_embedding.requires_grad_(True)
+        return self
+
+    def merge_lora(self):
+        """Fold the adapter into the base weights, for deployment without peft."""
+        if not self.has_adapter:
+            raise ValueError("this model has no LoRA adapter to merge")
+        self.base = self.peft_model.merge_and_unload()
+        self.peft_model = None
+        return self
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # ----------------------------------------------------------------------------------- save / load
+    def save_pretrained(self, directory) -> Path:
+        """Save the adapter (if one is attached) or the whole model, with its processor and IDC config.
+
+        An adapter directory holds ``adapter_model.safetensors`` and ``adapter_config.json``, whose
+        ``base_model_name_or_path`` names the model it adapts; ``from_pretrained`` follows it.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.has_adapter:
+            config = self.peft_model.peft_config["default"]
+            config.base_model_name_or_path = self.source
+            self.peft_model.save_pretrained(str(directory), safe_serialization=True)
+        else:
+            self.base.save_pretrained(str(directory), safe_serialization=True)
+            self.processor.save_pretrained(str(directory))
+        if self.stream_embedding is not None:
+            save_file({"stream_embedding": self.stream_embedding.detach().float().cpu().contiguous()},
+                      str(directory / STREAM_EMBEDDING_FILE))
+        self.config.save(directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id,
+        adapter=None,
+        config: BLIP2IDCConfig | None = None,
+        device: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        local_files_only: bool | None = None,
+        attn_implementation: str | None = None,
+        trainable_adapter: bool = False,
+    ) -> BLIP2IDC:
+        """Load a BLIP-2 checkpoint (local folder or hub id), or an adapter folder saved by idc.
+
+        ``adapter`` adds a saved LoRA adapter on top of the base. When ``path_or_id`` is itself an
+        adapter folder, its base is read from ``adapter_config.json``. With ``HF_HUB_OFFLINE=1`` (or
+        ``local_files_only=True``) nothing is downloaded: a hub id must already be in the HF cache.
+        """
+        path_or_id = str(path_or_id)
+        if (Path(path_or_id) / ADAPTER_CONFIG_FILE).is_file():
+            if adapter is not None:
+                raise ValueError(f"path_or_id {path_or_id!r} is an adapter folder; pass its base, or omit adapter")
+            adapter = path_or_id
+            base_id = json.loads((Path(adapter) / ADAPTER_CONFIG_FILE).read_text()).get("base_model_name_or_path")
+            if not base_id:
+                raise ValueError(f"adapter {adapter!r}: adapter_config.json does not name its base model")
+            path_or_id = base_id
+        if local_files_only is None:
+            local_files_only = hub_offline()
+        target = pick_device(device)
+        torch_dtype = parse_dtype(dtype) if dtype is not None else inference_dtype(target)
+        options = {"local_files_only": local_files_only}
+        try:
+            processor = Blip2Processor.from_pretrained(path_or_id, **options)
+            model = Blip2ForConditionalGeneration.from_pretrained(
+                path_or_id,
+                dtype=torch_dtype,
+                attn_implementation=attn_implementation,
+                **options,
+            )
+        except OSError as exc:
+            hint = (
+                " (offline: only local folders and models already in the Hugging Face cache can be loaded)"
+                if local_files_only
+                else ""
+            )
+            raise OSError(f"path_or_id {path_or_id!r}: cannot load a BLIP-2 checkpoint{hint}: {exc}") from exc
+        model.to(target)
+        saved = BLIP2IDCConfig.load(adapter) if adapter is not None else BLIP2IDCConfig.load(path_or_id)
+        model_config = config or saved or BLIP2IDCConfig()
+        idc = cls(model, processor, model_config, source=path_or_id)
+        if adapter is not None:
+            idc._load_adapter(adapter, trainable_adapter)
+        elif Path(path_or_id, STREAM_EMBEDDING_FILE).is_file():
+            idc._load_stream_embedding(path_or_id)
+        idc.eval()
+        return idc
+
+    def _load_adapter(self, adapter, trainable: bool):
+        from peft import PeftModel
+
+        self.peft_model = PeftModel.from_pretrained(self.base, str(adapter), is_trainable=trainable)
+        if Path(adapter, STREAM_EMBEDDING_FILE).is_file():
+            self._load_stream_embedding(adapter)
+
+    def _load_stream_embedding(self, directory):
+        if self.stream_embedding is None:
+            raise ValueError(f"{directory}: holds a two-stream embedding, but the config's encoding is 'concat'")
+        tensor = load_file(str(Path(directory) / STREAM_EMBEDDING_FILE))["stream_embedding"]
+        with torch.no_grad():
+            self.stream_embedding.copy_(tensor.to(self.stream_embedding.device))

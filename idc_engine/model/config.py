@@ -1,0 +1,81 @@
+"""Configuration of BLIP2IDC: how a pair is shown to BLIP-2, and which LoRA adapters it gets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+IDC_CONFIG_NAME = "idc_config.json"
+ORIENTATIONS = ("vertical", "horizontal")
+ENCODINGS = ("concat", "two-stream")
+LORA_GROUPS = ("vit", "qformer", "llm")
+
+
+@dataclass
+class BLIP2IDCConfig:
+    """How image pairs and text reach BLIP-2. Saved beside every model and adapter."""
+
+    prompt: str = field(
+        default="Describe the differences between the two images:",
+        metadata={"help": "text the LLM reads after the image tokens and before the caption"},
+    )
+    orientation: str = field(
+        default="vertical", metadata={"help": "stack the reference above ('vertical') or left of the modified image"}
+    )
+    encoding: str = field(
+        default="concat",
+        metadata={"help": "'concat': one ViT pass over the joined pair (BLIP2IDC); 'two-stream': one pass per image"},
+    )
+    max_caption_tokens: int = field(default=40, metadata={"help": "longest caption, in tokens, kept for training"})
+
+    def __post_init__(self):
+        if not isinstance(self.prompt, str):
+            raise ValueError(f"prompt must be a string, got {self.prompt!r}")
+        if self.orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {self.orientation!r}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if not isinstance(self.max_caption_tokens, int) or self.max_caption_tokens < 2:
+            raise ValueError(f"max_caption_tokens must be an integer >= 2, got {self.max_caption_tokens!r}")
+
+    def save(self, directory) -> Path:
+        path = Path(directory) / IDC_CONFIG_NAME
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory) -> BLIP2IDCConfig | None:
+        path = Path(directory) / IDC_CONFIG_NAME
+        if not path.is_file():
+            return None
+        values = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class LoraSettings:
+    """LoRA on the attention layers, as in the paper's module ablation."""
+
+    rank: int = field(default=16, metadata={"help": "LoRA rank r (the paper uses 8 to 32)"})
+    alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha; the update is scaled by alpha / rank"})
+    dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
+    targets: tuple[str, ...] = field(
+        default=LORA_GROUPS,
+        metadata={"help": "module groups: 'vit' (qkv), 'qformer' (query/key/value), 'llm' (q/k/v_proj)"},
+    )
+
+    def __post_init__(self):
+        if not isinstance(self.rank, int) or self.rank < 1:
+            raise ValueError(f"rank must be a positive integer, got {self.rank!r}")
+        if not isinstance(self.alpha, (int, float)) or self.alpha <= 0:
+            raise ValueError(f"alpha must be positive, got {self.alpha!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if isinstance(self.targets, str):
+            self.targets = tuple(t.strip() for t in self.targets.split(",") if t.strip())
+        self.targets = tuple(self.targets)
+        bad = [t for t in self.targets if t not in LORA_GROUPS]
+        if bad or not self.targets:
+            raise ValueError(f"targets must be a non-empty subset of {LORA_GROUPS}, got {self.targets!r}")

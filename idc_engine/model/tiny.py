@@ -1,0 +1,142 @@
+"""The tiny preset: a BLIP-2 of about a million parameters, built from configs, that trains on a CPU.
+
+It has the real architecture (ViT -> Q-Former -> OPT) at toy sizes, a byte-level tokenizer trained
+locally, and a processor, and is saved and reloaded with ``save_pretrained`` / ``from_pretrained``
+like any checkpoint.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import torch
+from transformers import (
+    Blip2Config,
+    Blip2ForConditionalGeneration,
+    Blip2Processor,
+    Blip2QFormerConfig,
+    Blip2VisionConfig,
+    OPTConfig,
+)
+from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+
+from idc_engine.data.shapes_change import COLORS, SHAPES, TEMPLATES, Shape, describe_scene
+from idc_engine.model.blip2idc import BLIP2IDC
+from idc_engine.model.config import BLIP2IDCConfig
+from idc_engine.model.tokenizer import build_tokenizer
+
+
+# The prompt of the scene-description task the tiny preset is pretrained on (see idc_engine.pretrain).
+DESCRIBE_PROMPT = "Describe the two images:"
+
+
+@dataclass
+class TinyPresetConfig:
+    """Sizes of the tiny BLIP-2; the only home of their defaults."""
+
+    image_size: int = field(default=96, metadata={"help": "side of the square ViT input, in pixels"})
+    patch_size: int = field(default=16, metadata={"help": "ViT patch side, in pixels"})
+    vision_hidden: int = 128
+    vision_layers: int = 4
+    vision_heads: int = 4
+    qformer_hidden: int = 128
+    qformer_layers: int = 2
+    qformer_heads: int = 4
+    text_hidden: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    num_query_tokens: int = field(default=16, metadata={"help": "Q-Former queries = image tokens the LLM reads"})
+    vocab_size: int = field(default=512, metadata={"help": "byte-level BPE vocabulary size"})
+    max_positions: int = field(default=128, metadata={"help": "longest LLM sequence, image tokens included"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout everywhere; synthetic data needs none"})
+    init_std: float = field(
+        default=0.02,
+        metadata={"help": "std of the initial weights; BLIP-2's vision default (1e-10) cannot train from scratch"},
+    )
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})")
+        for name in ("vision", "qformer", "text"):
+            hidden, heads = getattr(self, f"{name}_hidden"), getattr(self, f"{name}_heads")
+            if hidden % heads:
+                raise ValueError(f"{name}_hidden ({hidden}) must be a multiple of {name}_heads ({heads})")
+        if self.max_positions <= self.num_query_tokens + 8:
+            raise ValueError(
+                f"max_positions ({self.max_positions}) must exceed num_query_tokens ({self.num_query_tokens}) + 8"
+            )
+
+
+def tokenizer_corpus(prompt: str) -> list[str]:
+    """Every sentence shapes-change and scene captioning can produce, plus the prompt."""
+    corpus = [prompt, DESCRIBE_PROMPT]
+    for color, new_color, shape in itertools.product(COLORS, COLORS, SHAPES):
+        words = {"color": color, "new_color": new_color, "shape": shape}
+        corpus.extend(template.format(**words) for templates in TEMPLATES.values() for template in templates)
+        scene = [Shape(color, shape, 0.2, 0.5, 0.1), Shape(new_color, "circle", 0.5, 0.5, 0.1)]
+        corpus.append(f"top: {describe_scene(scene)}. bottom: {describe_scene(scene[:1])}")
+    return corpus
+
+
+def build_tiny(preset: TinyPresetConfig | None = None, config: BLIP2IDCConfig | None = None) -> BLIP2IDC:
+    """A freshly initialised tiny BLIP2IDC, ready to train from scratch."""
+    preset = preset or TinyPresetConfig()
+    config = config or BLIP2IDCConfig()
+    tokenizer = build_tokenizer(tokenizer_corpus(config.prompt), vocab_size=preset.vocab_size)
+    image_token_id = tokenizer.convert_tokens_to_ids(tokenizer.image_token)
+    vision = Blip2VisionConfig(
+        hidden_size=preset.vision_hidden,
+        intermediate_size=4 * preset.vision_hidden,
+        num_hidden_layers=preset.vision_layers,
+        num_attention_heads=preset.vision_heads,
+        image_size=preset.image_size,
+        patch_size=preset.patch_size,
+        initializer_range=preset.init_std,
+        attention_dropout=preset.dropout,
+    )
+    qformer = Blip2QFormerConfig(
+        hidden_size=preset.qformer_hidden,
+        intermediate_size=4 * preset.qformer_hidden,
+        num_hidden_layers=preset.qformer_layers,
+        num_attention_heads=preset.qformer_heads,
+        encoder_hidden_size=preset.vision_hidden,
+        cross_attention_frequency=1,
+        hidden_dropout_prob=preset.dropout,
+        attention_probs_dropout_prob=preset.dropout,
+        initializer_range=preset.init_std,
+        vocab_size=tokenizer.vocab_size,
+    )
+    text = OPTConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=preset.text_hidden,
+        word_embed_proj_dim=preset.text_hidden,
+        ffn_dim=4 * preset.text_hidden,
+        num_hidden_layers=preset.text_layers,
+        num_attention_heads=preset.text_heads,
+        max_position_embeddings=preset.max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        init_std=preset.init_std,
+        dropout=preset.dropout,
+        attention_dropout=preset.dropout,
+    )
+    blip_config = Blip2Config(
+        vision_config=vision.to_dict(),
+        qformer_config=qformer.to_dict(),
+        text_config=text.to_dict(),
+        num_query_tokens=preset.num_query_tokens,
+        image_token_index=image_token_id,
+        initializer_range=preset.init_std,
+    )
+    torch.manual_seed(preset.seed)
+    model = Blip2ForConditionalGeneration(blip_config)
+    with torch.no_grad():
+        # BLIP-2 zero-initialises the queries (they are always loaded from a checkpoint); identical
+        # queries would make every query attend alike, so give them distinct small values.
+        model.query_tokens.normal_(0.0, preset.init_std)
+    image_processor = BlipImageProcessorPil(size={"height": preset.image_size, "width": preset.image_size})
+    processor = Blip2Processor(image_processor, tokenizer, num_query_tokens=preset.num_query_tokens)
+    return BLIP2IDC(model, processor, config, source=None).eval()

@@ -1,0 +1,96 @@
+"""Resumable checkpoints, written so that a kill at any moment leaves the last good one usable.
+
+Each checkpoint is a folder ``checkpoint-<step>`` written under a temporary name and renamed into
+place; the file ``latest`` (replaced atomically) names the newest complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+LATEST = "latest"
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(model, state: dict[str, torch.Tensor]):
+    params = dict(model.named_parameters())
+    missing = [n for n, p in params.items() if p.requires_grad and n not in state]
+    unknown = [n for n in state if n not in params]
+    if missing or unknown:
+        name = (missing or unknown)[0]
+        raise ValueError(
+            f"checkpoint does not match the model: parameter {name!r} is "
+            f"{'missing from the checkpoint' if missing else 'not in the model'}; "
+            "resume with the same model and finetune settings"
+        )
+    with torch.no_grad():
+        for name, tensor in state.items():
+            params[name].copy_(tensor.to(params[name].device, params[name].dtype))
+
+
+def _write_text_atomic(path: Path, text: str):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: dict, scaler=None, keep: int = 1):
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"checkpoint-{step}"
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".checkpoint-{step}."))
+    try:
+        save_file(trainable_state(model), str(staging / "trainable.safetensors"))
+        extras = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+        }
+        torch.save(extras, staging / "optimizer.pt")
+        (staging / "state.json").write_text(json.dumps({**state, "step": step}, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _write_text_atomic(root / LATEST, final.name)
+    checkpoints = sorted(root.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    for old in checkpoints[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    pointer = root / LATEST
+    if not pointer.is_file():
+        return None
+    path = root / pointer.read_text().strip()
+    return path if (path / "state.json").is_file() else None
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, scaler=None) -> dict:
+    load_trainable_state(model, load_file(str(path / "trainable.safetensors")))
+    extras = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(extras["optimizer"])
+    scheduler.load_state_dict(extras["scheduler"])
+    torch.set_rng_state(extras["torch_rng"])
+    if extras.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(extras["cuda_rng"])
+    if scaler is not None and extras.get("scaler") is not None:
+        scaler.load_state_dict(extras["scaler"])
+    return json.loads((path / "state.json").read_text())

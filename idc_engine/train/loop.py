@@ -1,0 +1,287 @@
+"""The training loop: readable top to bottom, resumable, and deterministic for a given seed.
+
+Which pair, which of its reference captions and which augmentation a step uses depend only on the
+seed and the step, never on history, so a resumed run continues exactly where the killed one
+stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from idc_engine.data.loading import LoadReport, load_pairs
+from idc_engine.data.pair import IDCPair
+from idc_engine.inference.caption import GenerationConfig, caption_pairs
+from idc_engine.model.blip2idc import BLIP2IDC
+from idc_engine.provenance import provenance
+from idc_engine.train.augment import augment_pair
+from idc_engine.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_trainable_state,
+    save_checkpoint,
+    trainable_state,
+)
+from idc_engine.train.config import TrainConfig
+from idc_engine.train.schedule import lr_factor
+
+MODEL_DIR = "model"
+CHECKPOINT_DIR = "checkpoints"
+TRAINING_RECORD = "training.json"
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    steps: int
+    stopped: str
+    history: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    train_report: LoadReport | None = None
+    validation_report: LoadReport | None = None
+
+
+class PairStream:
+    """The deterministic stream of training examples: position -> (pair, caption, augmentation)."""
+
+    def __init__(self, pairs: list[IDCPair], images, config: TrainConfig):
+        self.pairs, self.images, self.config = pairs, images, config
+        self._epoch, self._order = -1, None
+
+    def _index(self, position: int) -> int:
+        epoch, offset = divmod(position, len(self.pairs))
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._order = np.random.default_rng([self.config.seed, 11, epoch]).permutation(len(self.pairs))
+        return int(self._order[offset])
+
+    def example(self, position: int):
+        index = self._index(position)
+        rng = np.random.default_rng([self.config.seed, 13, position])
+        pair = self.pairs[index]
+        caption = pair.captions[int(rng.integers(len(pair.captions)))]
+        reference, modified = self.images[index]
+        if self.config.augment.enabled:
+            reference, modified = augment_pair(reference, modified, self.config.augment, rng)
+        return (reference, modified), caption
+
+    def batch(self, model: BLIP2IDC, first_position: int):
+        """Pixel values, captions and per-pair prompts (``metadata["prompt"]``, a task's own prompt)."""
+        positions = [first_position + i for i in range(self.config.batch_size)]
+        examples = [self.example(p) for p in positions]
+        prompts = [self.pairs[self._index(p)].metadata.get("prompt") for p in positions]
+        return model.pixel_values([e[0] for e in examples]), [e[1] for e in examples], prompts
+
+
+def _autocast(device: torch.device, mixed_precision: str):
+    if device.type != "cuda" or mixed_precision == "no":
+        return nullcontext(), None
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
+    if dtype is None:  # auto
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return torch.autocast("cuda", dtype=dtype), scaler
+
+
+@torch.no_grad()
+def validate(model: BLIP2IDC, pairs: list[IDCPair], images, config: TrainConfig, autocast) -> dict:
+    """Validation loss on each pair's first caption and, if asked, CIDEr-D of greedy captions."""
+    from idc_engine.metrics.captions import score_captions
+
+    was_training = model.training
+    model.eval()
+    losses, weights = [], []
+    try:
+        for start in range(0, len(pairs), config.batch_size):
+            batch_pairs = pairs[start : start + config.batch_size]
+            pixel_values = model.pixel_values(images[start : start + config.batch_size])
+            with autocast:
+                loss = model.loss(pixel_values, [p.captions[0] for p in batch_pairs])
+            losses.append(float(loss))
+            weights.append(len(batch_pairs))
+        result = {"val_loss": float(np.average(losses, weights=weights))}
+        if config.eval_metric == "cider":
+            predictions = caption_pairs(model, images, GenerationConfig(batch_size=config.batch_size))
+            scores = score_captions(
+                {p.id: c for p, c in zip(pairs, predictions)}, {p.id: p.captions for p in pairs}, ("CIDEr-D",)
+            )
+            result["val_cider"] = scores.corpus["CIDEr-D"]
+    finally:
+        model.train(was_training)
+    return result
+
+
+def _improved(metric: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value > best if metric == "cider" else value < best
+
+
+def prepare_model(model: BLIP2IDC, config: TrainConfig):
+    """Make exactly the parameters that this fine-tuning mode trains require gradients."""
+    if config.finetune == "lora":
+        if not model.has_adapter:
+            model.add_lora(config.lora)
+    else:
+        if model.has_adapter:
+            raise ValueError("finetune='full' on a model with a LoRA adapter; merge_lora() it first")
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+
+
+def train(
+    model: BLIP2IDC,
+    train_pairs: list[IDCPair],
+    val_pairs: list[IDCPair] | None,
+    config: TrainConfig,
+    out_dir,
+    resume: bool = False,
+    show_progress: bool = True,
+    on_step=None,
+) -> TrainResult:
+    """Fine-tune ``model`` on ``train_pairs``; write checkpoints, the best model and a training record.
+
+    ``val_pairs`` must not be the test split. ``on_step(step, logs)`` is called after every
+    optimizer step; it may raise to stop training (the last checkpoint stays resumable).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if any(p.split == "test" for p in (val_pairs or [])):
+        raise ValueError("val_pairs: contains test-split pairs; validate on the validation split, never on test")
+    torch.manual_seed(config.seed)
+    train_pairs, train_images, train_report = load_pairs(train_pairs, skip_bad=config.skip_bad_images)
+    if not train_pairs:
+        raise ValueError(f"train_pairs: no usable training pairs ({train_report.summary()})")
+    val_images, val_report = [], None
+    if val_pairs and config.eval_every:
+        val_pairs, val_images, val_report = load_pairs(
+            val_pairs[: config.eval_max_pairs], skip_bad=config.skip_bad_images
+        )
+
+    prepare_model(model, config)
+    model.train()
+    parameters = model.trainable_parameters()
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    pairs_per_step = config.batch_size * config.grad_accum_steps
+    total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(train_pairs) / pairs_per_step))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(step, total_steps, config.warmup_steps, config.schedule, config.min_lr_ratio),
+    )
+    autocast, scaler = _autocast(model.device, config.mixed_precision)
+
+    state = {"step": 0, "history": [], "best": None, "evals_without_gain": 0, "elapsed_s": 0.0}
+    checkpoints = out_dir / CHECKPOINT_DIR
+    best_state = None
+    if resume:
+        found = latest_checkpoint(checkpoints)
+        if found is None:
+            raise FileNotFoundError(f"resume: no checkpoint under {checkpoints}")
+        state = load_checkpoint(found, model, optimizer, scheduler, scaler)
+        best_path = checkpoints / "best.safetensors"
+        if best_path.is_file():
+            from safetensors.torch import load_file
+
+            best_state = load_file(str(best_path))
+
+    stream = PairStream(train_pairs, train_images, config)
+    stopped = "completed"
+    started = time.perf_counter() - state["elapsed_s"]
+    bar = tqdm(total=total_steps, initial=state["step"], disable=not show_progress, unit="step", dynamic_ncols=True)
+    running_loss, pairs_seen, window_start = None, 0, time.perf_counter()
+    try:
+        for step in range(state["step"], total_steps):
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = 0.0
+            for micro in range(config.grad_accum_steps):
+                first = (step * config.grad_accum_steps + micro) * config.batch_size
+                pixel_values, captions, prompts = stream.batch(model, first)
+                with autocast:
+                    loss = model.loss(pixel_values, captions, prompts if any(prompts) else None)
+                    loss = loss / config.grad_accum_steps
+                (scaler.scale(loss) if scaler else loss).backward()
+                step_loss += loss.item()
+            if scaler:
+                scaler.unscale_(optimizer)
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            state["step"] = step + 1
+            state["elapsed_s"] = time.perf_counter() - started
+            running_loss = step_loss if running_loss is None else 0.95 * running_loss + 0.05 * step_loss
+            pairs_seen += pairs_per_step
+            logs = {"step": step + 1, "loss": step_loss, "lr": scheduler.get_last_lr()[0]}
+
+            if config.eval_every and val_pairs and (step + 1) % config.eval_every == 0:
+                logs.update(validate(model, val_pairs, val_images, config, autocast))
+                value = logs["val_cider" if config.eval_metric == "cider" else "val_loss"]
+                if _improved(config.eval_metric, value, state["best"] and state["best"]["value"]):
+                    state["best"] = {"step": step + 1, "value": value, "metric": config.eval_metric}
+                    state["evals_without_gain"] = 0
+                    best_state = trainable_state(model)
+                    _save_best(checkpoints, best_state)
+                else:
+                    state["evals_without_gain"] += 1
+                bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}))
+            if (step + 1) % config.log_every == 0 or "val_loss" in logs:
+                state["history"].append(logs)
+                elapsed = time.perf_counter() - window_start
+                bar.set_postfix(loss=f"{running_loss:.3f}", pairs_s=f"{pairs_seen / max(elapsed, 1e-9):.0f}")
+                pairs_seen, window_start = 0, time.perf_counter()
+            bar.update(1)
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == total_steps:
+                save_checkpoint(checkpoints, step + 1, model, optimizer, scheduler, state, scaler)
+            if on_step is not None:
+                on_step(step + 1, logs)
+            if config.early_stopping_patience and state["evals_without_gain"] >= config.early_stopping_patience:
+                stopped = "early_stopping"
+                break
+            if config.time_budget_s and state["elapsed_s"] >= config.time_budget_s:
+                stopped = "time_budget"
+                break
+    finally:
+        bar.close()
+
+    if best_state is not None:
+        load_trainable_state(model, best_state)
+    model_dir = out_dir / MODEL_DIR
+    model.save_pretrained(model_dir)
+    record = provenance(
+        config=config.to_dict(),
+        seed=config.seed,
+        base_model=model.source,
+        idc_config=model.config.__dict__,
+        steps=state["step"],
+        stopped=stopped,
+        best=state["best"],
+        train_pairs=len(train_pairs),
+        validation_pairs=len(val_pairs or []),
+        skipped_images={"train": train_report.skipped, "validation": val_report.skipped if val_report else []},
+        elapsed_s=round(state["elapsed_s"], 1),
+        history=state["history"],
+    )
+    (model_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=2, default=str))
+    return TrainResult(model_dir, state["step"], stopped, state["history"], state["best"], train_report, val_report)
+
+
+def _save_best(checkpoints: Path, state: dict):
+    from safetensors.torch import save_file
+
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoints / ".best.safetensors.tmp"
+    save_file(state, str(tmp))
+    tmp.replace(checkpoints / "best.safetensors")

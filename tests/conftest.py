@@ -1,0 +1,72 @@
+"""Shared fixtures: a small shapes-change benchmark and a tiny BLIP2IDC, built once per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+@pytest.fixture(scope="session")
+def shapes_dir(tmp_path_factory):
+    from idc_engine.data.shapes_change import generate
+
+    out = tmp_path_factory.mktemp("shapes")
+    generate(out, train=64, test=24, validation=16)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shapes_pairs(shapes_dir):
+    from idc_engine.data.manifest import read_manifest
+
+    return read_manifest(shapes_dir / "manifest.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A randomly initialised tiny BLIP2IDC saved like a real checkpoint."""
+    from idc_engine.model.tiny import build_tiny
+
+    out = tmp_path_factory.mktemp("tiny")
+    build_tiny().save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def tiny_model(tiny_dir):
+    from idc_engine.model.blip2idc import BLIP2IDC
+
+    return BLIP2IDC.from_pretrained(tiny_dir, device="cpu")
+
+
+@pytest.fixture
+def image_pairs(shapes_pairs):
+    from idc_engine.data.loading import load_pairs
+
+    _, images, _ = load_pairs(shapes_pairs[:4])
+    return images

@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from idc_engine.data.manifest import read_manifest, write_manifest
+from idc_engine.data.pair import IDCPair
+from idc_engine.errors import ManifestError
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _record(**overrides):
+    record = {"id": "p1", "reference": "a.png", "modified": "b.png", "captions": ["a cat appeared"], "split": "test"}
+    record.update(overrides)
+    return json.dumps(record)
+
+
+def test_round_trip_keeps_every_field_and_relative_paths(tmp_path):
+    pairs = [
+        IDCPair("a", tmp_path / "img/a0.png", tmp_path / "img/a1.png", ["x was added", "x appeared"], "test", "add",
+                {"boxes": {"modified": [0.1, 0.2, 0.3, 0.4]}}),
+        IDCPair("b", tmp_path / "img/b0.png", tmp_path / "img/b1.png", ["no change"], "train"),
+    ]
+    path = write_manifest(pairs, tmp_path / "m.jsonl")
+    assert '"img/a0.png"' in path.read_text()
+    again = read_manifest(path)
+    assert again == pairs
+
+
+def test_bad_json_is_reported_with_its_line_number(tmp_path):
+    path = _write(tmp_path / "m.jsonl", [_record(), "{not json"])
+    with pytest.raises(ManifestError, match=r"m\.jsonl:2: not valid JSON"):
+        read_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (json.dumps({"id": "p", "reference": "a", "captions": ["c"]}), r":1: field 'modified': missing"),
+        (_record(captions=[]), r":1: field 'captions': must be a non-empty list"),
+        (_record(captions=["ok", ""]), r":1: field 'captions': caption 1 must be a non-empty string"),
+        (_record(split="dev"), r":1: field 'split': must be one of train, validation, test, got 'dev'"),
+        (_record(reference=""), r":1: field 'reference': must be a non-empty path string"),
+        (_record(colour="red"), r":1: field 'colour': unknown field"),
+        (_record(metadata=[1]), r":1: field 'metadata': must be an object"),
+        ("[1, 2]", r":1: expected a JSON object, got list"),
+    ],
+)
+def test_invalid_fields_name_the_field_and_problem(tmp_path, line, message):
+    path = _write(tmp_path / "m.jsonl", [line])
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(path)
+
+
+def test_duplicate_ids_name_both_lines(tmp_path):
+    path = _write(tmp_path / "m.jsonl", [_record(), "", _record()])
+    with pytest.raises(ManifestError, match=r":3: field 'id': duplicate id 'p1', first seen on line 1"):
+        read_manifest(path)
+
+
+def test_failed_write_keeps_the_previous_manifest(tmp_path):
+    good = [IDCPair("a", tmp_path / "a0.png", tmp_path / "a1.png", ["c"])]
+    path = write_manifest(good, tmp_path / "m.jsonl")
+    before = path.read_text()
+    with pytest.raises(ValueError, match="duplicate id 'a'"):
+        write_manifest(good + good, path)
+    assert path.read_text() == before
+    assert list(tmp_path.glob(".m.jsonl.*")) == []
+
+
+def test_pair_validation_names_the_pair():
+    with pytest.raises(ValueError, match=r"pair 'x': split: must be one of"):
+        IDCPair("x", "a.png", "b.png", ["c"], split="holdout")
