@@ -178,8 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--manifest", required=True)
     evaluate.add_argument("--predictions", required=True, help="predictions JSONL written by `idc caption`")
     evaluate.add_argument("--split", default="test", choices=["validation", "test"])
-    evaluate.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
-                          help="also score the mean-sentence and nearest-neighbour baselines")
+    evaluate.add_argument(
+        "--baselines",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also score the mean-sentence and nearest-neighbour baselines",
+    )
     evaluate.add_argument("--out", default=None, help="write the full report as JSON")
     add_config_arguments(evaluate, BaselineConfig, prefix="baseline")
     evaluate.set_defaults(func=_cmd_evaluate)

@@ -218,7 +218,13 @@ def make_pair(config: ShapesChangeConfig, index: int, split: str, rng: np.random
         "objects_reference": [asdict(o) for o in before],
         "objects_modified": [asdict(o) for o in after],
     }
-    return {"reference": reference, "modified": modified, "captions": captions, "category": change, "metadata": metadata}
+    return {
+        "reference": reference,
+        "modified": modified,
+        "captions": captions,
+        "category": change,
+        "metadata": metadata,
+    }
 
 
 def _apply_change(change: str, before: list[Shape], sampler: _SceneSampler):
@@ -253,10 +259,17 @@ def _apply_change(change: str, before: list[Shape], sampler: _SceneSampler):
     return after, target, None, {"reference": target.box(), "modified": after[index].box()}
 
 
+def place(x: float, y: float) -> str:
+    """Coarse position on a 3x3 grid: 'upper left', 'center', 'lower', ..."""
+    row = ("upper", "", "lower")[min(2, int(y * 3))]
+    column = ("left", "", "right")[min(2, int(x * 3))]
+    return " ".join(w for w in (row, column) if w) or "center"
+
+
 def describe_scene(objects: list[dict] | list[Shape]) -> str:
-    """'a red circle, a blue square and a green triangle', objects from left to right."""
+    """'a red circle upper left, a blue square center and a green triangle right', left to right."""
     objects = [o if isinstance(o, Shape) else Shape(**o) for o in objects]
-    names = [f"a {o.color} {o.shape}" for o in sorted(objects, key=lambda o: o.x)]
+    names = [f"a {o.color} {o.shape} {place(o.x, o.y)}" for o in sorted(objects, key=lambda o: o.x)]
     if not names:
         return "nothing"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

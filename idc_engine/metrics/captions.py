@@ -140,7 +140,9 @@ def category_table(
     for key in predictions:
         groups.setdefault(categories.get(key) or "uncategorized", []).append(key)
     bleu_names = [m for m in metrics if m.startswith("BLEU")]
-    tokens = tokenize({**{f"r:{k}": references[k] for k in predictions}, **{f"p:{k}": [predictions[k]] for k in predictions}})
+    tokens = tokenize(
+        {**{f"r:{k}": references[k] for k in predictions}, **{f"p:{k}": [predictions[k]] for k in predictions}}
+    )
     for category in sorted(groups):
         keys = groups[category]
         row = {m: float(np.mean([scores.per_sample[k][m] for k in keys])) for m in metrics if not m.startswith("BLEU")}

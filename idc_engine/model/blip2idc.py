@@ -76,7 +76,9 @@ class BLIP2IDC(torch.nn.Module):
         return self.peft_model is not None
 
     def layout(self):
-        return make_layout(self.tokenizer, self.num_query_tokens, self.base.config.image_token_index, self.config.prompt)
+        return make_layout(
+            self.tokenizer, self.num_query_tokens, self.base.config.image_token_index, self.config.prompt
+        )
 
     def _ensure_image_token(self):
         """Checkpoints saved before BLIP-2 used placeholder tokens get one added, as their processor would."""
@@ -219,8 +221,10 @@ class BLIP2IDC(torch.nn.Module):
             self.base.save_pretrained(str(directory), safe_serialization=True)
             self.processor.save_pretrained(str(directory))
         if self.stream_embedding is not None:
-            save_file({"stream_embedding": self.stream_embedding.detach().float().cpu().contiguous()},
-                      str(directory / STREAM_EMBEDDING_FILE))
+            save_file(
+                {"stream_embedding": self.stream_embedding.detach().float().cpu().contiguous()},
+                str(directory / STREAM_EMBEDDING_FILE),
+            )
         self.config.save(directory)
         return directory
 
@@ -255,6 +259,9 @@ class BLIP2IDC(torch.nn.Module):
             local_files_only = hub_offline()
         target = pick_device(device)
         torch_dtype = parse_dtype(dtype) if dtype is not None else inference_dtype(target)
+        local = Path(path_or_id)
+        if not local.exists() and (local.is_absolute() or path_or_id.startswith(".") or path_or_id.count("/") > 1):
+            raise FileNotFoundError(f"path_or_id {path_or_id!r}: no such checkpoint folder")
         options = {"local_files_only": local_files_only}
         try:
             processor = Blip2Processor.from_pretrained(path_or_id, **options)
@@ -264,7 +271,7 @@ class BLIP2IDC(torch.nn.Module):
                 attn_implementation=attn_implementation,
                 **options,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             hint = (
                 " (offline: only local folders and models already in the Hugging Face cache can be loaded)"
                 if local_files_only

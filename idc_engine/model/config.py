@@ -27,7 +27,7 @@ class BLIP2IDCConfig:
         default="concat",
         metadata={"help": "'concat': one ViT pass over the joined pair (BLIP2IDC); 'two-stream': one pass per image"},
     )
-    max_caption_tokens: int = field(default=40, metadata={"help": "longest caption, in tokens, kept for training"})
+    max_caption_tokens: int = field(default=64, metadata={"help": "longest caption, in tokens, kept for training"})
 
     def __post_init__(self):
         if not isinstance(self.prompt, str):

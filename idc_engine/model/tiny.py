@@ -26,7 +26,6 @@ from idc_engine.model.blip2idc import BLIP2IDC
 from idc_engine.model.config import BLIP2IDCConfig
 from idc_engine.model.tokenizer import build_tokenizer
 
-
 # The prompt of the scene-description task the tiny preset is pretrained on (see idc_engine.pretrain).
 DESCRIBE_PROMPT = "Describe the two images:"
 
@@ -75,8 +74,9 @@ def tokenizer_corpus(prompt: str) -> list[str]:
     for color, new_color, shape in itertools.product(COLORS, COLORS, SHAPES):
         words = {"color": color, "new_color": new_color, "shape": shape}
         corpus.extend(template.format(**words) for templates in TEMPLATES.values() for template in templates)
-        scene = [Shape(color, shape, 0.2, 0.5, 0.1), Shape(new_color, "circle", 0.5, 0.5, 0.1)]
-        corpus.append(f"top: {describe_scene(scene)}. bottom: {describe_scene(scene[:1])}")
+        for x, y in itertools.product((0.1, 0.5, 0.9), repeat=2):
+            scene = [Shape(color, shape, x, y, 0.1), Shape(new_color, "circle", 1 - x, 1 - y, 0.1)]
+            corpus.append(f"top: {describe_scene(scene)}. bottom: {describe_scene(scene[:1])}")
     return corpus
 
 

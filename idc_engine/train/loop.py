@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -173,9 +174,12 @@ def train(
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     pairs_per_step = config.batch_size * config.grad_accum_steps
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(train_pairs) / pairs_per_step))
+    budget_fraction = {"value": None}  # read by the schedule: elapsed share of time_budget_s, if any
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: lr_factor(step, total_steps, config.warmup_steps, config.schedule, config.min_lr_ratio),
+        lambda step: lr_factor(
+            step, total_steps, config.warmup_steps, config.schedule, config.min_lr_ratio, budget_fraction["value"]
+        ),
     )
     autocast, scaler = _autocast(model.device, config.mixed_precision)
 
@@ -193,10 +197,19 @@ def train(
 
             best_state = load_file(str(best_path))
 
+    if config.time_budget_s:
+        budget_fraction["value"] = state["elapsed_s"] / config.time_budget_s
     stream = PairStream(train_pairs, train_images, config)
     stopped = "completed"
     started = time.perf_counter() - state["elapsed_s"]
-    bar = tqdm(total=total_steps, initial=state["step"], disable=not show_progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=total_steps,
+        initial=state["step"],
+        disable=not show_progress,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30.0,  # logs, not terminals, get a line every 30 s
+    )
     running_loss, pairs_seen, window_start = None, 0, time.perf_counter()
     try:
         for step in range(state["step"], total_steps):
@@ -219,9 +232,11 @@ def train(
                 scaler.update()
             else:
                 optimizer.step()
-            scheduler.step()
             state["step"] = step + 1
             state["elapsed_s"] = time.perf_counter() - started
+            if config.time_budget_s:
+                budget_fraction["value"] = state["elapsed_s"] / config.time_budget_s
+            scheduler.step()
             running_loss = step_loss if running_loss is None else 0.95 * running_loss + 0.05 * step_loss
             pairs_seen += pairs_per_step
             logs = {"step": step + 1, "loss": step_loss, "lr": scheduler.get_last_lr()[0]}
@@ -240,7 +255,9 @@ def train(
             if (step + 1) % config.log_every == 0 or "val_loss" in logs:
                 state["history"].append(logs)
                 elapsed = time.perf_counter() - window_start
-                bar.set_postfix(loss=f"{running_loss:.3f}", pairs_s=f"{pairs_seen / max(elapsed, 1e-9):.0f}")
+                bar.set_postfix(
+                    loss=f"{running_loss:.3f}", pairs_s=f"{pairs_seen / max(elapsed, 1e-9):.0f}", refresh=False
+                )
                 pairs_seen, window_start = 0, time.perf_counter()
             bar.update(1)
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == total_steps:

@@ -70,8 +70,9 @@ def test_skip_mode_counts_bad_pairs_and_keeps_good_ones(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     good = IDCPair("good", tmp_path / "ok.png", tmp_path / "ok.png", ["c"])
     bad = IDCPair("bad", tmp_path / "ok.png", tmp_path / "empty.png", ["c"])
-    kept, images, report = load_pairs([good, bad, good.__class__("g2", good.reference, good.modified, ["c"])],
-                                      skip_bad=True)
+    kept, images, report = load_pairs(
+        [good, bad, good.__class__("g2", good.reference, good.modified, ["c"])], skip_bad=True
+    )
     assert [p.id for p in kept] == ["good", "g2"] and len(images) == 2
     assert report.loaded == 2 and report.skipped_count == 1
     assert report.skipped[0][0] == "bad" and "file is empty" in report.summary()

@@ -20,8 +20,15 @@ def _record(**overrides):
 
 def test_round_trip_keeps_every_field_and_relative_paths(tmp_path):
     pairs = [
-        IDCPair("a", tmp_path / "img/a0.png", tmp_path / "img/a1.png", ["x was added", "x appeared"], "test", "add",
-                {"boxes": {"modified": [0.1, 0.2, 0.3, 0.4]}}),
+        IDCPair(
+            "a",
+            tmp_path / "img/a0.png",
+            tmp_path / "img/a1.png",
+            ["x was added", "x appeared"],
+            "test",
+            "add",
+            {"boxes": {"modified": [0.1, 0.2, 0.3, 0.4]}},
+        ),
         IDCPair("b", tmp_path / "img/b0.png", tmp_path / "img/b1.png", ["no change"], "train"),
     ]
     path = write_manifest(pairs, tmp_path / "m.jsonl")

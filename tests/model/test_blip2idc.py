@@ -1,0 +1,57 @@
+import pytest
+import torch
+from PIL import Image
+
+from idc_engine.model.blip2idc import BLIP2IDC
+from idc_engine.model.config import BLIP2IDCConfig
+from idc_engine.model.pairs import compose_pair
+
+
+def test_pair_is_stacked_with_the_reference_resized_to_the_modified_size():
+    reference = Image.new("RGB", (10, 20), "red")
+    modified = Image.new("RGB", (30, 15), "blue")
+    vertical = compose_pair(reference, modified, "vertical")
+    assert vertical.size == (30, 30)
+    assert vertical.getpixel((5, 5)) == (255, 0, 0) and vertical.getpixel((5, 20)) == (0, 0, 255)
+    horizontal = compose_pair(reference, modified, "horizontal")
+    assert horizontal.size == (60, 15)
+    assert horizontal.getpixel((5, 5)) == (255, 0, 0) and horizontal.getpixel((40, 5)) == (0, 0, 255)
+    with pytest.raises(ValueError, match="orientation must be 'vertical' or 'horizontal', got 'diagonal'"):
+        compose_pair(reference, modified, "diagonal")
+
+
+def test_generate_returns_one_caption_per_pair_in_order(tiny_model, image_pairs):
+    pixel_values = tiny_model.pixel_values(image_pairs)
+    batched = tiny_model.generate(pixel_values, max_new_tokens=6)
+    single = [tiny_model.generate(pixel_values[i : i + 1], max_new_tokens=6)[0] for i in range(len(image_pairs))]
+    assert batched == single
+    beams = tiny_model.generate(pixel_values, num_beams=3, max_new_tokens=6)
+    assert len(beams) == len(image_pairs)
+
+
+def test_two_stream_encodes_each_image_and_trains(tiny_dir, image_pairs, tmp_path):
+    model = BLIP2IDC.from_pretrained(tiny_dir, device="cpu", config=BLIP2IDCConfig(encoding="two-stream"))
+    pixel_values = model.pixel_values(image_pairs)
+    assert pixel_values.shape[1] == 2 and pixel_values.ndim == 5
+    loss = model.loss(pixel_values, ["a red circle was added"] * len(image_pairs))
+    loss.backward()
+    assert model.stream_embedding.grad is not None and model.stream_embedding.grad.abs().sum() > 0
+    assert len(model.generate(pixel_values, max_new_tokens=5)) == len(image_pairs)
+    with torch.no_grad():
+        model.stream_embedding.add_(1.0)
+    saved = model.save_pretrained(tmp_path / "two")
+    again = BLIP2IDC.from_pretrained(saved, device="cpu")
+    assert again.config.encoding == "two-stream"
+    assert torch.equal(again.stream_embedding, model.stream_embedding.detach())
+
+
+def test_missing_checkpoint_errors_name_the_path_or_id(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"path_or_id '.*nowhere': no such checkpoint folder"):
+        BLIP2IDC.from_pretrained(tmp_path / "nowhere")
+    with pytest.raises(OSError, match=r"path_or_id 'nobody/blip2-missing': cannot load a BLIP-2 checkpoint \(offline"):
+        BLIP2IDC.from_pretrained("nobody/blip2-missing", local_files_only=True)
+
+
+def test_bad_config_values_name_the_field():
+    with pytest.raises(ValueError, match="encoding must be one of .*, got 'late'"):
+        BLIP2IDCConfig(encoding="late")
