@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml Makefile scripts/ensure-java.sh scripts/ensure-mongod.s
 
 demo: install
 	$(VENV)/bin/idc demo --out runs/demo
+	$(PY) -m fiftyone_plugin.demo --demo-dir runs/demo
 
 test: install lint
 	$(PY) -m pytest -q

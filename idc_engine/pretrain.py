@@ -21,6 +21,7 @@ from pathlib import Path
 from idc_engine.data.manifest import read_manifest
 from idc_engine.data.pair import IDCPair, split_pairs
 from idc_engine.data.shapes_change import ShapesChangeConfig, describe_pair, generate
+from idc_engine.model.config import BLIP2IDCConfig
 from idc_engine.model.tiny import DESCRIBE_PROMPT, TinyPresetConfig, build_tiny
 from idc_engine.provenance import provenance
 from idc_engine.train.augment import AugmentConfig
@@ -42,6 +43,10 @@ class PretrainConfig:
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (full training)"})
     batch_size: int = field(default=32, metadata={"help": "pairs per step"})
     seed: int = field(default=0, metadata={"help": "seed of the initial weights, data order and augmentation"})
+    encoding: str = field(default="concat", metadata={"help": "'concat' (BLIP2IDC) or 'two-stream'"})
+    minutes: float | None = field(
+        default=None, metadata={"help": "stop after this many minutes (benchmarks at equal CPU budget)"}
+    )
 
     def __post_init__(self):
         if not 0.0 <= self.description_share < 1.0:
@@ -88,13 +93,14 @@ def pretrain_tiny(config: PretrainConfig, out_dir, preset: TinyPresetConfig | No
         manifest = generate(work / "data", config.pairs, 0, config.validation_pairs, data_config)
         pairs = read_manifest(manifest)
         train_pairs = mixture(split_pairs(pairs, "train"), config.description_share)
-        model = build_tiny(preset)
+        model = build_tiny(preset, BLIP2IDCConfig(encoding=config.encoding))
         # Steps, not minutes, so that the same command reproduces the same checkpoint on any machine.
         train_config = TrainConfig(
             finetune="full",
             learning_rate=config.learning_rate,
             batch_size=config.batch_size,
             max_steps=config.steps,
+            time_budget_s=config.minutes * 60 if config.minutes else None,
             warmup_steps=300,
             schedule="cosine",
             min_lr_ratio=0.05,

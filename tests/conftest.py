@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+
+# FiftyOne reads its configuration when first imported: isolate it before any test imports it. Each
+# test session gets its own database folder and name (its own mongod), plugin and zoo folders.
+REPO = Path(__file__).resolve().parent.parent
+FIFTYONE_HOME = Path(tempfile.mkdtemp(prefix="idc-tests-fiftyone-"))
+(FIFTYONE_HOME / "plugins").mkdir()
+(FIFTYONE_HOME / "plugins" / "idc").symlink_to(REPO, target_is_directory=True)
+os.environ.update(
+    {
+        "FIFTYONE_DATABASE_DIR": str(FIFTYONE_HOME / "db"),
+        "FIFTYONE_DATABASE_NAME": f"idc-tests-{os.getpid()}",
+        "FIFTYONE_DATABASE_VALIDATION": "false",
+        "FIFTYONE_DO_NOT_TRACK": "true",
+        "FIFTYONE_PLUGINS_DIR": str(FIFTYONE_HOME / "plugins"),
+        "FIFTYONE_MODEL_ZOO_DIR": str(FIFTYONE_HOME / "models"),
+        "FIFTYONE_APP_CONFIG_PATH": str(FIFTYONE_HOME / "app_config.json"),
+        "FIFTYONE_CONFIG_PATH": str(FIFTYONE_HOME / "config.json"),
+        "FIFTYONE_SHOW_PROGRESS_BARS": "false",
+    }
+)
+os.environ.pop("FIFTYONE_DATABASE_URI", None)
+os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(FIFTYONE_HOME, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

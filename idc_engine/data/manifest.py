@@ -84,7 +84,7 @@ def _parse_line(path: Path, line_number: int, line: str, root: Path) -> IDCPair:
 
 def _resolve(root: Path, value: str) -> Path:
     candidate = Path(value)
-    return candidate if candidate.is_absolute() else root / candidate
+    return Path(os.path.normpath(candidate if candidate.is_absolute() else root / candidate))
 
 
 def _relative(root: Path, image: Path) -> str:

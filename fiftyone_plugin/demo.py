@@ -1,0 +1,58 @@
+"""Turn the output of ``idc demo`` into a persistent FiftyOne dataset (``idc-demo``).
+
+    python -m fiftyone_plugin.demo --demo-dir runs/demo
+
+Images, reference captions, the demo model's captions (``idc_caption``, test split) and their
+scores (evaluation key ``demo``) land in one grouped dataset; the command to open it is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DATASET = "idc-demo"
+
+
+def build_demo_dataset(demo_dir, name: str = DATASET):
+    from fiftyone_plugin.dataset import MODIFIED, mirror_to_reference, pairs_to_dataset
+    from fiftyone_plugin.evaluation import evaluate_idc_captions
+    from idc_engine.data.manifest import read_manifest
+
+    demo_dir = Path(demo_dir)
+    pairs = read_manifest(demo_dir / "data" / "manifest.jsonl")
+    predictions = {}
+    with (demo_dir / "predictions.jsonl").open() as handle:
+        for line in handle:
+            record = json.loads(line)
+            predictions[record["id"]] = record["caption"]
+    dataset = pairs_to_dataset(pairs, name=name, persistent=True, overwrite=True)
+    modified = dataset.select_group_slices(MODIFIED)
+    ids, gids, pair_ids = modified.values(["id", "group.id", "pair_id"])
+    dataset.set_values(
+        "idc_caption", {i: predictions[p] for i, p in zip(ids, pair_ids) if p in predictions}, key_field="id"
+    )
+    mirror_to_reference(dataset, "idc_caption", {g: predictions[p] for g, p in zip(gids, pair_ids) if p in predictions})
+    results = evaluate_idc_captions(dataset.match_tags("test"), "idc_caption", "demo")
+    return dataset, results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo-dir", default="runs/demo", help="the --out folder of `idc demo`")
+    parser.add_argument("--name", default=DATASET, help="dataset name")
+    args = parser.parse_args(argv)
+    dataset, results = build_demo_dataset(args.demo_dir, args.name)
+    cider = results.metrics["CIDEr-D"] * 100
+    print(
+        f"FiftyOne dataset {dataset.name!r}: {len(dataset.select_group_slices())} samples in "
+        f"{len(dataset.select_group_slices('modified'))} pair groups; test CIDEr-D {cider:.1f} (eval key 'demo')"
+    )
+    print(f"open it in the App:  .venv/bin/fiftyone app launch {dataset.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

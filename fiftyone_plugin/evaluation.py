@@ -1,0 +1,148 @@
+"""Caption evaluation stored as a FiftyOne evaluation run.
+
+Per-sample scores go to ``<eval_key>_cider``, ``<eval_key>_bleu4``, ``<eval_key>_meteor`` and
+``<eval_key>_rouge_l`` on both slices of each evaluated group; the dataset-level metrics, the
+per-category table and the baselines (scored on the same references) are the run's results.
+Re-running a key first deletes that key's fields and nothing else.
+"""
+
+from __future__ import annotations
+
+import fiftyone.core.evaluation as foev
+
+from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, REFERENCE, check_grouped, dataset_to_pairs
+from idc_engine.data.pair import split_pairs
+from idc_engine.metrics.baselines import BaselineConfig
+from idc_engine.metrics.report import evaluate
+
+PER_SAMPLE = {"CIDEr-D": "cider", "BLEU-4": "bleu4", "METEOR": "meteor", "ROUGE-L": "rouge_l"}
+
+
+def sample_fields(eval_key: str) -> list[str]:
+    return [f"{eval_key}_{suffix}" for suffix in PER_SAMPLE.values()]
+
+
+class IDCCaptionEvaluationConfig(foev.EvaluationMethodConfig):
+    def __init__(self, pred_field, baselines=True, **kwargs):
+        super().__init__(**kwargs)
+        self.pred_field = pred_field
+        self.baselines = baselines
+
+    @property
+    def type(self):
+        return "idc_captions"
+
+    @property
+    def method(self):
+        return "pycocoevalcap"
+
+
+class IDCCaptionEvaluation(foev.EvaluationMethod):
+    def get_fields(self, samples, eval_key):
+        return sample_fields(eval_key)
+
+    def rename(self, samples, eval_key, new_eval_key):
+        dataset = samples._dataset
+        dataset.rename_sample_fields(dict(zip(sample_fields(eval_key), sample_fields(new_eval_key))))
+
+    def cleanup(self, samples, eval_key):
+        dataset = samples._dataset
+        present = [f for f in sample_fields(eval_key) if dataset.has_sample_field(f)]
+        if present:
+            dataset.delete_sample_fields(present)
+
+    def _validate_run(self, samples, eval_key, existing_info):
+        self._validate_fields_match(eval_key, "pred_field", existing_info)
+
+
+class IDCCaptionEvaluationResults(foev.EvaluationResults):
+    def __init__(self, samples, config, eval_key, metrics=None, per_category=None, baselines=None, backend=None):
+        super().__init__(samples, config, eval_key, backend=backend)
+        self.metrics = metrics or {}
+        self.per_category = per_category or {}
+        self.baselines = baselines or {}
+
+    @classmethod
+    def _from_dict(cls, d, samples, config, eval_key):
+        return cls(
+            samples,
+            config,
+            eval_key,
+            metrics=d.get("metrics"),
+            per_category=d.get("per_category"),
+            baselines=d.get("baselines"),
+        )
+
+
+def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bool = True, progress=None):
+    """Score ``pred_field`` (on the modified slice) of every pair in ``samples`` against its captions.
+
+    Pass a view (e.g. ``dataset.match_tags("test")``) to score one split. The baselines are fit on
+    the dataset's train split, when it has one. Returns the stored :class:`IDCCaptionEvaluationResults`.
+    """
+    if not eval_key.isidentifier():
+        raise ValueError(f"eval_key must be a valid identifier, got {eval_key!r}")
+    dataset = samples._dataset
+    check_grouped(dataset)
+    modified = samples.select_group_slices(MODIFIED)
+    if not modified.has_field(pred_field):
+        raise ValueError(f"pred_field: the modified slice has no field {pred_field!r}")
+    pairs = dataset_to_pairs(samples)
+    group_ids, pair_ids, predictions = modified.values([f"{GROUP_FIELD}.id", "pair_id", pred_field])
+    missing = [pid for pid, caption in zip(pair_ids, predictions) if not isinstance(caption, str)]
+    if missing:
+        raise ValueError(
+            f"pred_field {pred_field!r}: pair {missing[0]!r} has no caption ({len(missing)} of {len(pair_ids)})"
+        )
+    train_pairs = split_pairs(dataset_to_pairs(dataset), "train") if baselines else None
+    if progress:
+        progress(0.1, "scoring captions")
+    report = evaluate(pairs, dict(zip(pair_ids, predictions)), train_pairs or None, BaselineConfig())
+
+    config = IDCCaptionEvaluationConfig(pred_field, baselines=baselines)
+    method = config.build()
+    # Registers the run; an existing run of this key is cleaned up first (its fields only).
+    method.register_run(samples, eval_key, overwrite=True, cleanup=True)
+    if progress:
+        progress(0.8, "writing per-sample scores")
+    model = report.systems["model"]
+    group_of = dict(zip(pair_ids, group_ids))
+    both = dataset.select_group_slices([REFERENCE, MODIFIED])
+    sample_ids, sample_groups = both.values(["id", f"{GROUP_FIELD}.id"])
+    by_group = {}
+    for pid, scores in model.scores.per_sample.items():
+        by_group[group_of[pid]] = scores
+    for metric, suffix in PER_SAMPLE.items():
+        values = {sid: by_group[gid][metric] for sid, gid in zip(sample_ids, sample_groups) if gid in by_group}
+        dataset.set_values(f"{eval_key}_{suffix}", values, key_field="id")
+    results = IDCCaptionEvaluationResults(
+        samples,
+        config,
+        eval_key,
+        metrics=model.table["all"],
+        per_category={k: v for k, v in model.table.items() if k != "all"},
+        baselines={
+            name: {"note": system.note, "table": system.table}
+            for name, system in report.systems.items()
+            if name != "model"
+        },
+        backend=method,
+    )
+    method.save_run_results(samples, eval_key, results)
+    return results
+
+
+def compare_runs(dataset, eval_key_a: str, eval_key_b: str, metric: str = "CIDEr-D") -> dict:
+    """``metric`` of two evaluation runs side by side, overall and per category, with b - a."""
+    a, b = dataset.load_evaluation_results(eval_key_a), dataset.load_evaluation_results(eval_key_b)
+    rows = {"all": (a.metrics.get(metric), b.metrics.get(metric))}
+    for category in sorted(set(a.per_category) | set(b.per_category)):
+        rows[category] = (a.per_category.get(category, {}).get(metric), b.per_category.get(category, {}).get(metric))
+    return {
+        category: {
+            eval_key_a: va,
+            eval_key_b: vb,
+            "delta": (vb - va) if va is not None and vb is not None else None,
+        }
+        for category, (va, vb) in rows.items()
+    }

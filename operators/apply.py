@@ -1,0 +1,45 @@
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from .common import cancelled, check_grouped_dataset, check_identifier, check_positive, progress
+
+
+class ApplyBLIP2IDC(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="apply_blip2idc",
+            label="IDC: caption the differences with BLIP2IDC",
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        if not check_grouped_dataset(ctx, inputs, "not_idc"):
+            return types.Property(inputs)
+        inputs.str("model", default="tiny", label="Model", description="checkpoint, adapter folder or 'tiny'")
+        inputs.str("label_field", default="idc_caption", label="Caption field")
+        inputs.int("batch_size", default=16, min=1, label="Batch size")
+        inputs.int("num_beams", default=1, min=1, label="Beams")
+        check_identifier(ctx, inputs, "label_field")
+        check_positive(ctx, inputs, "batch_size")
+        check_positive(ctx, inputs, "num_beams")
+        return types.Property(inputs, view=types.View(label="Caption with BLIP2IDC"))
+
+    def execute(self, ctx):
+        from fiftyone_plugin.runs import caption_samples
+        from idc_engine.inference.caption import GenerationConfig
+        from idc_engine.model.loading import load_model
+
+        params = ctx.params
+        model = load_model(params.get("model", "tiny"))
+        generation = GenerationConfig(batch_size=params.get("batch_size", 16), num_beams=params.get("num_beams", 1))
+        return caption_samples(
+            ctx.view,
+            model,
+            params.get("label_field", "idc_caption"),
+            generation,
+            progress=progress(ctx),
+            cancelled=cancelled(ctx),
+        )

@@ -1,0 +1,61 @@
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from .common import cancelled, check_grouped_dataset, check_identifier, check_positive, invalid, progress
+
+
+class TrainBLIP2IDC(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="train_blip2idc",
+            label="IDC: train BLIP2IDC (LoRA)",
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            default_choice_to_delegated=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        if not check_grouped_dataset(ctx, inputs, "not_idc"):
+            return types.Property(inputs)
+        inputs.str("model", default="tiny", label="Base model", description="checkpoint folder, hub id or 'tiny'")
+        inputs.str("out_dir", required=True, label="Output folder", description="checkpoints and the adapter")
+        inputs.enum("finetune", ["lora", "full"], default="lora", label="Fine-tuning")
+        inputs.int("lora_rank", default=16, min=1, label="LoRA rank")
+        inputs.float("learning_rate", default=2e-4, label="Learning rate")
+        inputs.int("batch_size", default=16, min=1, label="Batch size")
+        inputs.int("max_steps", default=1000, min=1, label="Steps")
+        inputs.str("run_key", default="blip2idc_training", label="Run key", description="records the run")
+        check_identifier(ctx, inputs, "run_key")
+        for name in ("learning_rate", "max_steps", "batch_size", "lora_rank"):
+            check_positive(ctx, inputs, name)
+        if not len(ctx.view.match_tags("train")):
+            invalid(inputs, "out_dir", "the current view holds no pairs tagged 'train'")
+        return types.Property(inputs, view=types.View(label="Train BLIP2IDC"))
+
+    def execute(self, ctx):
+        from fiftyone_plugin.runs import train_on_samples
+        from idc_engine.model.config import LoraSettings
+        from idc_engine.train.config import TrainConfig
+
+        params = ctx.params
+        rank = params.get("lora_rank", 16)
+        config = TrainConfig(
+            finetune=params.get("finetune", "lora"),
+            lora=LoraSettings(rank=rank, alpha=2 * rank),
+            learning_rate=params.get("learning_rate", 2e-4),
+            batch_size=params.get("batch_size", 16),
+            max_steps=params.get("max_steps", 1000),
+            warmup_steps=min(50, params.get("max_steps", 1000) // 10),
+            eval_metric="loss",
+        )
+        return train_on_samples(
+            ctx.view,
+            params["out_dir"],
+            params.get("model", "tiny"),
+            config,
+            run_key=params.get("run_key", "blip2idc_training"),
+            progress=progress(ctx),
+            cancelled=cancelled(ctx),
+        )

@@ -1,0 +1,135 @@
+"""The `idc` command line, run as users run it (in-process through its main)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from idc_engine.cli import main
+
+COMMANDS = ["make-benchmark", "train", "caption", "evaluate", "demo", "pretrain-tiny"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: idc " + command in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "idc_engine.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "make-benchmark" in result.stdout
+
+
+def test_make_benchmark_train_caption_evaluate(tmp_path, tiny_dir, capsys):
+    data = tmp_path / "data"
+    assert (
+        main(
+            [
+                "make-benchmark",
+                "shapes-change",
+                "--out",
+                str(data),
+                "--train",
+                "24",
+                "--test",
+                "10",
+                "--validation",
+                "6",
+                "--seed",
+                "5",
+            ]
+        )
+        == 0
+    )
+    manifest = data / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(records) == 40 and {r["split"] for r in records} == {"train", "validation", "test"}
+
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(run),
+                "--model",
+                str(tiny_dir),
+                "--max-steps",
+                "3",
+                "--batch-size",
+                "4",
+                "--eval-every",
+                "2",
+                "--eval-metric",
+                "loss",
+                "--lora-rank",
+                "4",
+                "--lora-targets",
+                "llm",
+                "qformer",
+                "--checkpoint-every",
+                "2",
+            ]
+        )
+        == 0
+    )
+    adapter = run / "model"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["r"] == 4 and config["base_model_name_or_path"] == str(tiny_dir)
+    training = json.loads((adapter / "training.json").read_text())
+    assert training["config"]["lora"]["targets"] == ["llm", "qformer"]
+
+    predictions = tmp_path / "predictions.jsonl"
+    assert (
+        main(
+            [
+                "caption",
+                "--manifest",
+                str(manifest),
+                "--model",
+                str(adapter),
+                "--out",
+                str(predictions),
+                "--max-new-tokens",
+                "6",
+            ]
+        )
+        == 0
+    )
+    lines = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert [r["id"] for r in lines] == [r["id"] for r in records if r["split"] == "test"]
+
+    capsys.readouterr()
+    report = tmp_path / "report.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--manifest",
+                str(manifest),
+                "--predictions",
+                str(predictions),
+                "--out",
+                str(report),
+                "--no-baselines",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "CIDEr-D" in printed and "model" in printed
+    assert set(json.loads(report.read_text())["model"]["table"]["all"]) >= {"BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"}
+
+
+def test_cli_errors_are_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "reference": "x.png", "modified": "y.png", "captions": "oops", "split": "train"}\n')
+    code = main(["train", "--manifest", str(bad), "--out", str(tmp_path / "r"), "--model", "tiny-scratch"])
+    assert code == 2
+    assert "bad.jsonl:1: field 'captions': must be a non-empty list" in capsys.readouterr().err
