@@ -123,11 +123,17 @@ def reference_paths(dataset) -> dict[str, str]:
     return dict(zip(*dataset.select_group_slices(REFERENCE).values([f"{GROUP_FIELD}.id", "filepath"])))
 
 
+def reference_samples(dataset, group_ids) -> dict[str, str]:
+    """group id -> id of its reference sample, for the given groups."""
+    groups = [ObjectId(g) for g in group_ids]
+    reference = dataset.select_group_slices(REFERENCE).match({f"{GROUP_FIELD}._id": {"$in": groups}})
+    ids, gids = reference.values(["id", f"{GROUP_FIELD}.id"])
+    return dict(zip(gids, ids))
+
+
 def mirror_to_reference(dataset, field: str, values_by_group: dict[str, object]):
     """Write ``field`` on each group's reference sample, so the App's group view shows it on both."""
     if not values_by_group:
         return
-    groups = [ObjectId(g) for g in values_by_group]
-    reference = dataset.select_group_slices(REFERENCE).match({f"{GROUP_FIELD}._id": {"$in": groups}})
-    ids, gids = reference.values(["id", f"{GROUP_FIELD}.id"])
-    dataset.set_values(field, {sid: values_by_group[gid] for sid, gid in zip(ids, gids)}, key_field="id")
+    references = reference_samples(dataset, values_by_group)
+    dataset.set_values(field, {sid: values_by_group[gid] for gid, sid in references.items()}, key_field="id")

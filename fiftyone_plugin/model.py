@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 import fiftyone.core.models as fom
 from PIL import Image
 
-from fiftyone_plugin.dataset import GROUP_FIELD, REFERENCE, check_grouped, mirror_to_reference, reference_paths
+from fiftyone_plugin.dataset import (
+    GROUP_FIELD,
+    REFERENCE,
+    check_grouped,
+    mirror_to_reference,
+    reference_paths,
+    reference_samples,
+)
 from idc_engine.data.images import load_image, to_rgb
 from idc_engine.inference.caption import GenerationConfig
 
@@ -28,6 +35,14 @@ class BLIP2IDCModelConfig:
     max_new_tokens: int = 30
     mirror_field: str | None = field(
         default="idc_caption", metadata={"help": "field the caption is mirrored to on the reference slice"}
+    )
+    attention_field: str | None = field(
+        default=None, metadata={"help": "also write an attention fo.Heatmap to this field on both slices"}
+    )
+    attention_kind: str = field(default="rollout", metadata={"help": "cls, rollout or qformer"})
+    regions_field: str | None = field(
+        default=None,
+        metadata={"help": "with attention_field: difference regions (fo.Detections) on the modified slice"},
     )
 
     def generation(self, batch_size: int) -> GenerationConfig:
@@ -108,7 +123,29 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
         captions = caption_pairs(self.idc, pairs, self.config.generation(len(pairs)))
         if self.config.mirror_field:
             self._mirror(samples, captions)
+        if self.config.attention_field:
+            self._write_attention(samples, pairs, captions)
         return captions
+
+    def _write_attention(self, samples, pairs, captions):
+        from fiftyone_plugin.heatmaps import detections, heatmap
+        from idc_engine.attention.maps import AttentionConfig, attention_maps
+        from idc_engine.attention.regions import map_regions
+
+        kind = self.config.attention_kind
+        maps = attention_maps(self.idc, pairs, AttentionConfig(kinds=(kind,), batch_size=len(pairs)))
+        dataset = samples[0]._dataset
+        references = reference_samples(dataset, [s[GROUP_FIELD].id for s in samples])
+        heatmaps, regions = {}, {}
+        for sample, caption, pair_maps in zip(samples, captions, maps):
+            reference_map, modified_map = pair_maps.maps[kind]
+            heatmaps[sample.id] = heatmap(modified_map)
+            heatmaps[references[sample[GROUP_FIELD].id]] = heatmap(reference_map)
+            if self.config.regions_field:
+                regions[sample.id] = detections(map_regions(modified_map, caption))
+        dataset.set_values(self.config.attention_field, heatmaps, key_field="id")
+        if regions:
+            dataset.set_values(self.config.regions_field, regions, key_field="id")
 
     def _mirror(self, samples, captions):
         by_group = {s[GROUP_FIELD].id: c for s, c in zip(samples, captions)}

@@ -3,9 +3,9 @@
 A real BLIP2IDC starts from a BLIP-2 that has learned to see and to describe images. The tiny
 preset has no such checkpoint to start from, and trained from scratch on difference captions alone
 it collapses to the language prior (see README). So it is pretrained here, from random weights,
-the way the paper's thesis suggests: mostly on describing what is in both images ("top: a red
-circle and a blue square. bottom: ..."), which forces the vision side to read every object, mixed
-with difference captions. The pretraining pairs come from shapes-change with a seed of their own,
+the way the paper's thesis suggests: half of the examples ask it to describe what is in both
+images ("top: a red circle and a blue square. bottom: ..."), which forces the vision side to read
+every object, and half to caption the difference. The pretraining pairs come from shapes-change with a seed of their own,
 so the demo's and the tests' pairs (seed 0) are never seen.
 """
 
@@ -108,7 +108,8 @@ def pretrain_tiny(config: PretrainConfig, out_dir, preset: TinyPresetConfig | No
             eval_max_pairs=config.validation_pairs,
             checkpoint_every=1000,
             seed=config.seed,
-            augment=AugmentConfig(blur_probability=0.1, jpeg_probability=0.1),
+            # Every modified image already carries JPEG, blur or brightness noise.
+            augment=AugmentConfig(blur_probability=0.0, jpeg_probability=0.0),
         )
         result = train(model, train_pairs, split_pairs(pairs, "validation"), train_config, work / "run")
         if out_dir.exists():

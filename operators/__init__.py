@@ -16,10 +16,11 @@ except ImportError:
 
 from .apply import ApplyBLIP2IDC  # noqa: E402
 from .evaluate import EvaluateIDCCaptions  # noqa: E402
+from .heatmaps import ComputeIDCHeatmaps  # noqa: E402
 from .import_dataset import ImportIDCDataset  # noqa: E402
 from .train import TrainBLIP2IDC  # noqa: E402
 
-OPERATORS = (ImportIDCDataset, TrainBLIP2IDC, ApplyBLIP2IDC, EvaluateIDCCaptions)
+OPERATORS = (ImportIDCDataset, TrainBLIP2IDC, ApplyBLIP2IDC, EvaluateIDCCaptions, ComputeIDCHeatmaps)
 
 
 def register(p):

@@ -31,6 +31,8 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES = ("circle", "square", "triangle")
 CHANGE_TYPES = ("color", "add", "drop", "move", "none")
+# Half the side of a square of radius r: a square this size reads as large as the circle.
+SQUARE_HALF_SIDE = 0.85
 
 # Several wordings per change type: CIDEr rewards consensus with many references.
 TEMPLATES: dict[str, tuple[str, ...]] = {
@@ -115,9 +117,16 @@ class Shape:
     r: float  # radius, fraction of the side
 
     def box(self) -> list[float]:
-        """Relative [x, y, w, h] of the bounding box, clipped to the image."""
-        x0, y0 = max(0.0, self.x - self.r), max(0.0, self.y - self.r)
-        x1, y1 = min(1.0, self.x + self.r), min(1.0, self.y + self.r)
+        """Relative [x, y, w, h] of the shape's tight bounding box, clipped to the image."""
+        if self.shape == "square":
+            left = right = top = bottom = SQUARE_HALF_SIDE * self.r
+        elif self.shape == "triangle":  # apex up, inscribed in the circle of radius r
+            left = right = math.sqrt(3) / 2 * self.r
+            top, bottom = self.r, self.r / 2
+        else:
+            left = right = top = bottom = self.r
+        x0, y0 = max(0.0, self.x - left), max(0.0, self.y - top)
+        x1, y1 = min(1.0, self.x + right), min(1.0, self.y + bottom)
         return [round(x0, 4), round(y0, 4), round(x1 - x0, 4), round(y1 - y0, 4)]
 
 
@@ -132,7 +141,7 @@ def render_scene(objects: list[Shape], size: int, background: int) -> Image.Imag
         if obj.shape == "circle":
             draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
         elif obj.shape == "square":
-            side = r * 0.85  # a square of the same area reads as the same size as the circle
+            side = r * SQUARE_HALF_SIDE
             draw.rectangle([cx - side, cy - side, cx + side, cy + side], fill=fill)
         else:
             points = [(cx + r * math.sin(a), cy - r * math.cos(a)) for a in (0, 2 * math.pi / 3, 4 * math.pi / 3)]
@@ -259,17 +268,10 @@ def _apply_change(change: str, before: list[Shape], sampler: _SceneSampler):
     return after, target, None, {"reference": target.box(), "modified": after[index].box()}
 
 
-def place(x: float, y: float) -> str:
-    """Coarse position on a 3x3 grid: 'upper left', 'center', 'lower', ..."""
-    row = ("upper", "", "lower")[min(2, int(y * 3))]
-    column = ("left", "", "right")[min(2, int(x * 3))]
-    return " ".join(w for w in (row, column) if w) or "center"
-
-
 def describe_scene(objects: list[dict] | list[Shape]) -> str:
-    """'a red circle upper left, a blue square center and a green triangle right', left to right."""
+    """'a red circle, a blue square and a green triangle', objects from left to right."""
     objects = [o if isinstance(o, Shape) else Shape(**o) for o in objects]
-    names = [f"a {o.color} {o.shape} {place(o.x, o.y)}" for o in sorted(objects, key=lambda o: o.x)]
+    names = [f"a {o.color} {o.shape}" for o in sorted(objects, key=lambda o: o.x)]
     if not names:
         return "nothing"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

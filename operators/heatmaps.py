@@ -1,0 +1,53 @@
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from .common import cancelled, check_grouped_dataset, check_identifier, check_positive, progress
+
+
+class ComputeIDCHeatmaps(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="compute_idc_heatmaps",
+            label="IDC: attention heatmaps and difference regions",
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            default_choice_to_delegated=True,
+        )
+
+    def resolve_input(self, ctx):
+        from fiftyone_plugin.heatmaps import REGION_SOURCES
+        from idc_engine.attention.maps import MAP_KINDS
+
+        inputs = types.Object()
+        if not check_grouped_dataset(ctx, inputs, "not_idc"):
+            return types.Property(inputs)
+        inputs.str("model", default="tiny", label="Model", description="checkpoint, adapter folder or 'tiny'")
+        inputs.enum("kind", list(MAP_KINDS), default="rollout", label="Map")
+        inputs.str("heatmap_field", default="idc_attention", label="Heatmap field")
+        inputs.str("regions_field", default="idc_regions", label="Regions field")
+        inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
+        inputs.str("caption_field", default="idc_caption", label="Caption field (names the regions)")
+        inputs.int("batch_size", default=8, min=1, label="Batch size")
+        for name in ("heatmap_field", "regions_field"):
+            check_identifier(ctx, inputs, name)
+        check_positive(ctx, inputs, "batch_size")
+        return types.Property(inputs, view=types.View(label="Attention heatmaps"))
+
+    def execute(self, ctx):
+        from fiftyone_plugin.heatmaps import compute_heatmaps
+        from idc_engine.model.loading import load_model
+
+        params = ctx.params
+        return compute_heatmaps(
+            ctx.view,
+            load_model(params.get("model", "tiny")),
+            kind=params.get("kind", "rollout"),
+            heatmap_field=params.get("heatmap_field", "idc_attention"),
+            regions_field=params.get("regions_field", "idc_regions"),
+            region_source=params.get("region_source", "attention"),
+            caption_field=params.get("caption_field", "idc_caption"),
+            batch_size=params.get("batch_size", 8),
+            progress=progress(ctx),
+            cancelled=cancelled(ctx),
+        )
