@@ -5,8 +5,8 @@ preset has no such checkpoint to start from, and trained from scratch on differe
 it collapses to the language prior (see README). So it is pretrained here, from random weights,
 the way the paper's thesis suggests: half of the examples ask it to describe what is in both
 images ("top: a red circle and a blue square. bottom: ..."), which forces the vision side to read
-every object, and half to caption the difference. The pretraining pairs come from shapes-change with a seed of their own,
-so the demo's and the tests' pairs (seed 0) are never seen.
+every object, and half to caption the difference. The pretraining pairs come from shapes-change
+with a seed of their own, so the demo's and the tests' pairs (seed 0) are never seen.
 """
 
 from __future__ import annotations
