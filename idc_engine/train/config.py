@@ -38,6 +38,10 @@ class TrainConfig:
     checkpoint_every: int = field(default=200, metadata={"help": "write a resumable checkpoint every N steps"})
     log_every: int = field(default=10, metadata={"help": "refresh the progress bar's loss every N steps"})
     skip_bad_images: bool = field(default=False, metadata={"help": "skip and count unreadable pairs"})
+    max_cached_pixels: int | None = field(
+        default=500_000_000,
+        metadata={"help": "decoded pixels kept in RAM (about 1.5 GB); later pairs are re-read from disk"},
+    )
 
     def __post_init__(self):
         if isinstance(self.lora, dict):

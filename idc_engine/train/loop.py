@@ -159,7 +159,9 @@ def train(
     if any(p.split == "test" for p in (val_pairs or [])):
         raise ValueError("val_pairs: contains test-split pairs; validate on the validation split, never on test")
     torch.manual_seed(config.seed)
-    train_pairs, train_images, train_report = load_pairs(train_pairs, skip_bad=config.skip_bad_images)
+    train_pairs, train_images, train_report = load_pairs(
+        train_pairs, skip_bad=config.skip_bad_images, max_cached_pixels=config.max_cached_pixels
+    )
     if not train_pairs:
         raise ValueError(f"train_pairs: no usable training pairs ({train_report.summary()})")
     val_images, val_report = [], None

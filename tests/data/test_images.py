@@ -78,3 +78,14 @@ def test_skip_mode_counts_bad_pairs_and_keeps_good_ones(tmp_path):
     assert report.skipped[0][0] == "bad" and "file is empty" in report.summary()
     with pytest.raises(ImageLoadError, match="pair 'bad'"):
         load_pairs([good, bad])
+
+
+def test_images_beyond_the_memory_budget_are_read_again_from_disk(shapes_pairs):
+    pairs = shapes_pairs[:5]
+    _, cached, _ = load_pairs(pairs)
+    _, streamed, _ = load_pairs(pairs, max_cached_pixels=2 * 64 * 64)  # room for one pair only
+    assert len(streamed) == 5 and streamed._cached[0] is not None and streamed._cached[1] is None
+    for (a_ref, a_mod), (b_ref, b_mod) in zip(cached, streamed):
+        assert np.array_equal(np.asarray(a_ref), np.asarray(b_ref))
+        assert np.array_equal(np.asarray(a_mod), np.asarray(b_mod))
+    assert len(streamed[1:3]) == 2
