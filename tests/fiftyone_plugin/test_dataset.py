@@ -64,3 +64,34 @@ def test_existing_dataset_is_not_overwritten_by_default(idc_dataset, shapes_dir)
     with pytest.raises(ValueError, match="name: dataset 'idc-keep-me' already exists"):
         import_idc_dataset("manifest", shapes_dir / "manifest.jsonl", name="idc-keep-me")
     assert len(idc_dataset.select_group_slices(MODIFIED)) > 0
+
+
+def test_real_ier_annotations_import_into_a_grouped_dataset(tmp_path):
+    import json
+
+    from tests.data.formats import FIXTURES, write_images
+
+    annotations = FIXTURES / "ier" / "valid.json"
+    if not annotations.is_file():
+        pytest.skip(f"real IDC annotation fixtures not found at {FIXTURES}")
+    records = json.loads(annotations.read_text())
+    write_images(tmp_path / name for record in records[:12] for name in (record["img0"], record["img1"]))
+    dataset, result = import_idc_dataset("ier", annotations, images_dir=tmp_path)
+    try:
+        kept = len(result.pairs)
+        assert kept >= 12 and len(result.missing) == len(records) - kept - len(result.skipped)
+        modified = dataset.select_group_slices(MODIFIED)
+        assert len(modified) == kept and set(modified.distinct("tags")) == {"validation"}
+        assert all(captions and all(c == c.strip() for c in captions) for captions in modified.values("captions"))
+        assert "missing images" in dataset.info["idc_import"]["summary"]
+    finally:
+        dataset.delete()
+
+
+def test_shapes_change_imports_directly(tmp_path):
+    dataset, result = import_idc_dataset("shapes-change", tmp_path / "sc", train=6, validation=2, test=4, seed=3)
+    try:
+        assert len(dataset.select_group_slices(MODIFIED)) == 12
+        assert sorted(dataset.select_group_slices(MODIFIED).distinct("tags")) == ["test", "train", "validation"]
+    finally:
+        dataset.delete()
