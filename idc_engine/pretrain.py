@@ -23,7 +23,7 @@ from idc_engine.data.pair import IDCPair, split_pairs
 from idc_engine.data.shapes_change import ShapesChangeConfig, describe_pair, generate
 from idc_engine.model.config import BLIP2IDCConfig
 from idc_engine.model.tiny import DESCRIBE_PROMPT, TinyPresetConfig, build_tiny
-from idc_engine.provenance import provenance
+from idc_engine.provenance import git_revision, provenance
 from idc_engine.train.augment import AugmentConfig
 from idc_engine.train.config import TrainConfig
 from idc_engine.train.loop import train
@@ -86,7 +86,7 @@ def mixture(pairs: list[IDCPair], share: float) -> list[IDCPair]:
 def pretrain_tiny(config: PretrainConfig, out_dir, preset: TinyPresetConfig | None = None) -> Path:
     """Pretrain a tiny BLIP2IDC from random weights and save it to ``out_dir`` as a full checkpoint."""
     out_dir = Path(out_dir)
-    started = time.time()
+    started, revision = time.time(), git_revision()
     work = Path(tempfile.mkdtemp(prefix="idc-pretrain-"))
     try:
         data_config = ShapesChangeConfig(seed=config.data_seed)
@@ -118,6 +118,7 @@ def pretrain_tiny(config: PretrainConfig, out_dir, preset: TinyPresetConfig | No
         record = provenance(
             config=asdict(config),
             seed=config.seed,
+            revision=revision,
             preset=asdict(preset or TinyPresetConfig()),
             shapes_change=asdict(data_config),
             steps=result.steps,

@@ -39,11 +39,12 @@ def git_revision() -> str | None:
     return revision + ("-dirty" if dirty else "")
 
 
-def provenance(config: dict | None = None, seed: int | None = None, **extra) -> dict:
+def provenance(config: dict | None = None, seed: int | None = None, revision: str | None = None, **extra) -> dict:
+    """What made an artifact. Pass ``revision`` as read when the work *started*: the tree may change during it."""
     record = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": package_versions(),
-        "git_revision": git_revision(),
+        "git_revision": revision if revision is not None else git_revision(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }

@@ -23,7 +23,7 @@ from idc_engine.data.loading import LoadReport, load_pairs
 from idc_engine.data.pair import IDCPair
 from idc_engine.inference.caption import GenerationConfig, caption_pairs
 from idc_engine.model.blip2idc import BLIP2IDC
-from idc_engine.provenance import provenance
+from idc_engine.provenance import git_revision, provenance
 from idc_engine.train.augment import augment_pair
 from idc_engine.train.checkpoint import (
     latest_checkpoint,
@@ -154,6 +154,7 @@ def train(
     ``val_pairs`` must not be the test split. ``on_step(step, logs)`` is called after every
     optimizer step; it may raise to stop training (the last checkpoint stays resumable).
     """
+    revision = git_revision()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(p.split == "test" for p in (val_pairs or [])):
@@ -282,6 +283,7 @@ def train(
     record = provenance(
         config=config.to_dict(),
         seed=config.seed,
+        revision=revision,
         base_model=model.source,
         idc_config=model.config.__dict__,
         steps=state["step"],
