@@ -4,7 +4,7 @@
 
 For every test pair: the pointing game (is the modified-half map's maximum inside the true box?)
 for each map kind, and the best IoU of the regions (from each map, from the pixel difference, and
-random boxes of the true boxes' mean size). Pairs without a change should get no region: their
+a random point and random boxes of the true boxes' mean size). Pairs without a change should get no region: their
 score is the share that got none. Prints tables and writes ``localization.json``.
 """
 
@@ -16,9 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from idc_engine.attention.localization import best_iou, pointing_hit, random_boxes, summarize, true_boxes
+import numpy as np
+from transformers.utils import logging as hf_logging
+
+from idc_engine.attention.localization import best_iou, inside, pointing_hit, random_boxes, summarize, true_boxes
 from idc_engine.attention.maps import MAP_KINDS, AttentionConfig, attention_maps
-from idc_engine.attention.regions import map_regions, pixel_regions
+from idc_engine.attention.regions import aligned_change_map, map_regions, pixel_regions
 from idc_engine.data.loading import load_pairs
 from idc_engine.data.manifest import read_manifest
 from idc_engine.data.pair import split_pairs
@@ -39,41 +42,29 @@ def measure(model_spec: str, pairs_count: int, out: Path, seed: int) -> dict:
     elapsed = time.perf_counter() - started
     sizes = [(b[2], b[3]) for p in pairs for b in true_boxes(p.metadata)]
     chance = random_boxes(sizes, len(pairs), seed=seed)
+    rng = np.random.default_rng(seed)
     rows = []
+
+    def add(pair, method, hit, boxes, regions):
+        rows.append(
+            {"category": pair.category, "method": method, "hit": hit, "iou": best_iou(boxes, truth), "regions": regions}
+        )
+
     for index, pair in enumerate(pairs):
         truth = true_boxes(pair.metadata)
         caption = captions[index]
         for kind in MAP_KINDS:
-            modified_map = maps[index].maps[kind][1]
-            regions = map_regions(modified_map, caption)
-            rows.append(
-                {
-                    "category": pair.category,
-                    "method": f"attention:{kind}",
-                    "hit": pointing_hit(modified_map, truth) if truth else None,
-                    "iou": best_iou([r.box for r in regions], truth),
-                    "regions": len(regions),
-                }
-            )
+            reference_map, modified_map = maps[index].maps[kind]
+            both = aligned_change_map(reference_map, modified_map)
+            for method, values in ((f"attention:{kind}", modified_map), (f"attention:{kind}+ref", both)):
+                regions = map_regions(values, caption)
+                hit = pointing_hit(values, truth) if truth else None
+                add(pair, method, hit, [r.box for r in regions], len(regions))
         regions = pixel_regions(*images[index], caption)
-        rows.append(
-            {
-                "category": pair.category,
-                "method": "pixel difference",
-                "hit": None,
-                "iou": best_iou([r.box for r in regions], truth),
-                "regions": len(regions),
-            }
-        )
-        rows.append(
-            {
-                "category": pair.category,
-                "method": "random box",
-                "hit": None,
-                "iou": best_iou([chance[index]], truth),
-                "regions": 1,
-            }
-        )
+        add(pair, "pixel difference", None, [r.box for r in regions], len(regions))
+        point = rng.random(2)
+        hit = any(inside(point, box) for box in truth) if truth else None
+        add(pair, "random point / box", hit, [chance[index]], 1)
     return {"model": model_spec, "pairs": len(pairs), "seconds": round(elapsed, 1), "table": summarize(rows)}
 
 
@@ -81,9 +72,9 @@ def print_table(results: dict):
     table = results["table"]
     categories = ["all changed"] + sorted(c for c in table if c not in ("all changed", "none"))
     methods = list(table["all changed"])
-    print(f"pointing game (modified-half map maximum inside the true box), {results['pairs']} pairs")
+    print(f"pointing game (map maximum inside the true box; +ref: both halves), {results['pairs']} pairs")
     print(f"{'method':<22}" + "".join(f"{c:>13}" for c in categories))
-    for method in [m for m in methods if m.startswith("attention")]:
+    for method in [m for m in methods if table["all changed"][m]["pointing"] is not None]:
         print(f"{method:<22}" + "".join(f"{table[c][method]['pointing']:>13.2f}" for c in categories))
     print("\nmean best IoU of the regions with the true box (no-change: share of pairs with no region)")
     print(f"{'method':<22}" + "".join(f"{c:>13}" for c in categories + ["none"]))
@@ -100,6 +91,8 @@ def main(argv=None):
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = measure(args.model, args.pairs, out, args.seed)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from transformers.utils import logging as hf_logging
 
 from idc_engine.data.loading import load_pairs
 from idc_engine.data.manifest import read_manifest
@@ -93,6 +94,8 @@ def main(argv=None):
     parser.add_argument("--pairs", type=int, default=256, help="pairs captioned for inference speed")
     parser.add_argument("--encodings", type=float, default=0.0, help="CPU minutes per encoding; 0 skips")
     args = parser.parse_args(argv)
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)

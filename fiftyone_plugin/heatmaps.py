@@ -11,7 +11,7 @@ import fiftyone as fo
 
 from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, REFERENCE, dataset_to_pairs
 from idc_engine.attention.maps import AttentionConfig, attention_maps
-from idc_engine.attention.regions import RegionConfig, map_regions, pixel_regions
+from idc_engine.attention.regions import RegionConfig, aligned_change_map, map_regions, pixel_regions
 from idc_engine.data.loading import load_pairs
 
 REGION_SOURCES = ("attention", "pixels")
@@ -33,7 +33,7 @@ def detections(regions) -> fo.Detections:
 def compute_heatmaps(
     samples,
     model,
-    kind: str = "rollout",
+    kind: str = "qformer",
     heatmap_field: str = "idc_attention",
     regions_field: str | None = "idc_regions",
     region_source: str = "attention",
@@ -75,7 +75,7 @@ def compute_heatmaps(
         if regions_field and slice_name == MODIFIED:
             caption = captions.get(pid)
             if region_source == "attention":
-                found = map_regions(modified_map, caption, RegionConfig())
+                found = map_regions(aligned_change_map(reference_map, modified_map), caption, RegionConfig())
             else:
                 found = pixel_regions(*images[index[pid]], caption, RegionConfig())
             regions[sid] = detections(found)

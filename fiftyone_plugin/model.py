@@ -39,7 +39,8 @@ class BLIP2IDCModelConfig:
     attention_field: str | None = field(
         default=None, metadata={"help": "also write an attention fo.Heatmap to this field on both slices"}
     )
-    attention_kind: str = field(default="rollout", metadata={"help": "cls, rollout or qformer"})
+    # qformer points at the change best on shapes-change (benchmarks/localization.py)
+    attention_kind: str = field(default="qformer", metadata={"help": "cls, rollout or qformer"})
     regions_field: str | None = field(
         default=None,
         metadata={"help": "with attention_field: difference regions (fo.Detections) on the modified slice"},
@@ -130,7 +131,7 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
     def _write_attention(self, samples, pairs, captions):
         from fiftyone_plugin.heatmaps import detections, heatmap
         from idc_engine.attention.maps import AttentionConfig, attention_maps
-        from idc_engine.attention.regions import map_regions
+        from idc_engine.attention.regions import aligned_change_map, map_regions
 
         kind = self.config.attention_kind
         maps = attention_maps(self.idc, pairs, AttentionConfig(kinds=(kind,), batch_size=len(pairs)))
@@ -142,7 +143,7 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
             heatmaps[sample.id] = heatmap(modified_map)
             heatmaps[references[sample[GROUP_FIELD].id]] = heatmap(reference_map)
             if self.config.regions_field:
-                regions[sample.id] = detections(map_regions(modified_map, caption))
+                regions[sample.id] = detections(map_regions(aligned_change_map(reference_map, modified_map), caption))
         dataset.set_values(self.config.attention_field, heatmaps, key_field="id")
         if regions:
             dataset.set_values(self.config.regions_field, regions, key_field="id")

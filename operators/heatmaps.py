@@ -23,7 +23,7 @@ class ComputeIDCHeatmaps(foo.Operator):
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
         inputs.str("model", default="tiny", label="Model", description="checkpoint, adapter folder or 'tiny'")
-        inputs.enum("kind", list(MAP_KINDS), default="rollout", label="Map")
+        inputs.enum("kind", list(MAP_KINDS), default="qformer", label="Map")
         inputs.str("heatmap_field", default="idc_attention", label="Heatmap field")
         inputs.str("regions_field", default="idc_regions", label="Regions field")
         inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
@@ -42,7 +42,7 @@ class ComputeIDCHeatmaps(foo.Operator):
         return compute_heatmaps(
             ctx.view,
             load_model(params.get("model", "tiny")),
-            kind=params.get("kind", "rollout"),
+            kind=params.get("kind", "qformer"),
             heatmap_field=params.get("heatmap_field", "idc_attention"),
             regions_field=params.get("regions_field", "idc_regions"),
             region_source=params.get("region_source", "attention"),

@@ -110,6 +110,11 @@ def _resize(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(grid, mode="F").resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
 
 
+def resize_map(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``values`` resized to ``shape`` (rows, columns)."""
+    return values if values.shape == tuple(shape) else _resize(values, (shape[1], shape[0]))
+
+
 def split_concat_map(grid: np.ndarray, orientation: str, reference_size, modified_size):
     """A patch grid over the joined pair -> (reference map, modified map), each at its image's size.
 

@@ -103,6 +103,14 @@ def boxes_from_map(values: np.ndarray, threshold: float, config: RegionConfig, l
     return regions[: config.max_regions]
 
 
+def aligned_change_map(reference_map: np.ndarray, modified_map: np.ndarray) -> np.ndarray:
+    """Both halves' attention in the modified image's frame (the pair is aligned): a removed object
+    is visible only in the reference half, so reading the modified half alone misses removals."""
+    from idc_engine.attention.maps import resize_map
+
+    return np.maximum(modified_map, resize_map(reference_map, modified_map.shape))
+
+
 def map_regions(modified_map: np.ndarray, caption: str | None = None, config: RegionConfig | None = None):
     """Regions of an attention map over the modified image; none when the caption says nothing changed."""
     config = config or RegionConfig()
