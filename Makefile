@@ -10,6 +10,8 @@ STAMP := $(VENV)/.idc-installed
 export FIFTYONE_DO_NOT_TRACK ?= true
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# The bundled mongod is 6.0, the oldest MongoDB FiftyOne supports; it works, so skip the nag.
+export FIFTYONE_DATABASE_VALIDATION ?= false
 
 .PHONY: install demo test lint format pretrain-tiny benchmark clean
 
