@@ -1,0 +1,92 @@
+"""Did the caption state the right change? Exact readings of shapes-change captions.
+
+CIDEr rewards shared n-grams, so "the red circle was removed" for a red circle that was added still
+scores well: the object words match. On shapes-change every reference is one of a known set of
+templates, so a caption can be read back into (change, colour, shape, new colour) and compared with
+the truth read from the references: the share of pairs whose change type is right, and whose whole
+reading (type and object, and the new colour for recolourings) is right.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from idc_engine.data.pair import IDCPair
+from idc_engine.data.shapes_change import CHANGE_TYPES, COLORS, SHAPES, TEMPLATES
+
+
+@dataclass(frozen=True)
+class ChangeReading:
+    change: str
+    color: str | None = None
+    shape: str | None = None
+    new_color: str | None = None
+
+
+def _template_pattern(template: str) -> re.Pattern:
+    colors = "|".join(COLORS)
+    pattern = re.escape(template)
+    for name, choices in (("new_color", colors), ("color", colors), ("shape", "|".join(SHAPES))):
+        pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>{choices})")
+    return re.compile(pattern)
+
+
+_PATTERNS = [(change, _template_pattern(t)) for change in CHANGE_TYPES for t in TEMPLATES[change]]
+
+
+def read_change(caption: str | None) -> ChangeReading | None:
+    """The change ``caption`` states, or None when it is not worded like a shapes-change template."""
+    if not caption:
+        return None
+    text = " ".join(caption.lower().replace(".", " ").split())
+    for change, pattern in _PATTERNS:
+        match = pattern.fullmatch(text)
+        if match:
+            return ChangeReading(change, **match.groupdict())
+    return None
+
+
+def _truth(pair: IDCPair) -> ChangeReading:
+    for caption in pair.captions:
+        reading = read_change(caption)
+        if reading is not None:
+            return reading
+    raise ValueError(f"pair {pair.id!r}: no reference caption reads as a shapes-change template")
+
+
+def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[str, dict[str, float]]:
+    """Per category (and "all"): share of pairs with the right change type, and entirely right; and unread."""
+    rows: dict[str, list[tuple[bool, bool, bool]]] = {}
+    for pair in pairs:
+        if pair.id not in predictions:
+            raise ValueError(f"predictions: no caption for pair {pair.id!r}")
+        truth, read = _truth(pair), read_change(predictions[pair.id])
+        outcome = (read is not None and read.change == truth.change, read == truth, read is None)
+        for key in ("all", pair.category or "uncategorised"):
+            rows.setdefault(key, []).append(outcome)
+    order = ["all"] + sorted(k for k in rows if k != "all")
+    return {
+        key: {
+            "type": sum(o[0] for o in outcomes) / len(outcomes),
+            "exact": sum(o[1] for o in outcomes) / len(outcomes),
+            "unread": sum(o[2] for o in outcomes) / len(outcomes),
+            "count": len(outcomes),
+        }
+        for key, outcomes in ((k, rows[k]) for k in order)
+    }
+
+
+def format_reading(tables: dict[str, dict[str, dict[str, float]]]) -> str:
+    """One text table: exact / type-right percentages per category for each system."""
+    names = list(tables)
+    categories = list(tables[names[0]])
+    lines = [f"{'right change (exact / type)':<28}{'pairs':>7}" + "".join(f"{n[:18]:>20}" for n in names)]
+    for category in categories:
+        count = int(tables[names[0]][category]["count"])
+        cells = []
+        for name in names:
+            row = tables[name].get(category)
+            cells.append(f"{row['exact'] * 100:>4.0f}% / {row['type'] * 100:>3.0f}%" if row else "-")
+        lines.append(f"{category:<28}{count:>7}" + "".join(f"{c:>20}" for c in cells))
+    return "\n".join(lines)
