@@ -39,7 +39,25 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _stop_fiftyone_database()
     shutil.rmtree(FIFTYONE_HOME, ignore_errors=True)
+
+
+def _stop_fiftyone_database():
+    """Let this session's mongod shut down before its folder is removed (else it aborts noisily)."""
+    import sys
+
+    database = sys.modules.get("fiftyone.core.odm.database")
+    service = getattr(database, "_db_service", None)
+    child = getattr(service, "child", None)
+    if child is None:
+        return
+    database._disconnect()
+    service.stop()  # closes the service's stdin: it stops mongod and exits
+    try:
+        child.wait(timeout=60)
+    except Exception:  # a mongod that will not stop must not fail a finished test session
+        pass
 
 
 def pytest_collection_modifyitems(config, items):
