@@ -56,11 +56,23 @@ class IDCCaptionEvaluation(foev.EvaluationMethod):
 
 
 class IDCCaptionEvaluationResults(foev.EvaluationResults):
-    def __init__(self, samples, config, eval_key, metrics=None, per_category=None, baselines=None, backend=None):
+    def __init__(
+        self,
+        samples,
+        config,
+        eval_key,
+        metrics=None,
+        per_category=None,
+        baselines=None,
+        change_reading=None,
+        backend=None,
+    ):
         super().__init__(samples, config, eval_key, backend=backend)
         self.metrics = metrics or {}
         self.per_category = per_category or {}
         self.baselines = baselines or {}
+        # Exact readings of the captions (shapes-change references only; None elsewhere).
+        self.change_reading = change_reading
 
     @classmethod
     def _from_dict(cls, d, samples, config, eval_key):
@@ -71,6 +83,7 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
             metrics=d.get("metrics"),
             per_category=d.get("per_category"),
             baselines=d.get("baselines"),
+            change_reading=d.get("change_reading"),
         )
 
 
@@ -122,10 +135,11 @@ def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bo
         metrics=model.table["all"],
         per_category={k: v for k, v in model.table.items() if k != "all"},
         baselines={
-            name: {"note": system.note, "table": system.table}
+            name: {"note": system.note, "table": system.table, "change_reading": system.reading}
             for name, system in report.systems.items()
             if name != "model"
         },
+        change_reading=model.reading,
         backend=method,
     )
     method.save_run_results(samples, eval_key, results)

@@ -18,7 +18,6 @@ from idc_engine.data.manifest import read_manifest
 from idc_engine.data.pair import split_pairs
 from idc_engine.data.shapes_change import ShapesChangeConfig, generate
 from idc_engine.inference.caption import GenerationConfig, caption_pairs
-from idc_engine.metrics.change_reading import format_reading, reading_accuracy
 from idc_engine.metrics.report import evaluate, format_report, score_system
 from idc_engine.model.config import LoraSettings
 from idc_engine.model.loading import load_model
@@ -117,12 +116,8 @@ def run_demo(config: DemoConfig, out_dir) -> dict:
         test_pairs,
         note=f"{config.model!r} as loaded, before the demo's training",
     )
-    readings = {
-        name: reading_accuracy(system.predictions, [p for p in test_pairs if p.id in system.predictions])
-        for name, system in report.systems.items()
-    }
     clock["evaluate"] = time.perf_counter()
-    text = format_report(report) + "\n\n" + format_reading(readings)
+    text = format_report(report)
     print()
     print(text)
     print("\nexamples (test split):")
@@ -153,7 +148,7 @@ def run_demo(config: DemoConfig, out_dir) -> dict:
             c: model_row[c]["CIDEr-D"] / base_row[c]["CIDEr-D"] if base_row[c]["CIDEr-D"] else None for c in model_row
         },
         "timings": timings,
-        "change_reading": readings,
+        "change_reading": {name: system.reading for name, system in report.systems.items()},
         "report": report.to_dict(),
     }
     (out_dir / "report.json").write_text(json.dumps(summary, indent=2))

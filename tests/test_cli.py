@@ -123,8 +123,10 @@ def test_make_benchmark_train_caption_evaluate(tmp_path, tiny_dir, capsys):
         == 0
     )
     printed = capsys.readouterr().out
-    assert "CIDEr-D" in printed and "model" in printed
-    assert set(json.loads(report.read_text())["model"]["table"]["all"]) >= {"BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"}
+    assert "CIDEr-D" in printed and "model" in printed and "right change (exact / type)" in printed
+    saved = json.loads(report.read_text())["model"]
+    assert set(saved["table"]["all"]) >= {"BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"}
+    assert 0.0 <= saved["change_reading"]["all"]["exact"] <= saved["change_reading"]["all"]["type"] <= 1.0
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

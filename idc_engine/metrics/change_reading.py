@@ -47,12 +47,17 @@ def read_change(caption: str | None) -> ChangeReading | None:
     return None
 
 
-def _truth(pair: IDCPair) -> ChangeReading:
+def _truth(pair: IDCPair) -> ChangeReading | None:
     for caption in pair.captions:
         reading = read_change(caption)
         if reading is not None:
             return reading
-    raise ValueError(f"pair {pair.id!r}: no reference caption reads as a shapes-change template")
+    return None
+
+
+def readable(pairs: list[IDCPair]) -> bool:
+    """Whether every pair's references state a shapes-change (so its captions can be read back)."""
+    return bool(pairs) and all(_truth(p) is not None for p in pairs)
 
 
 def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[str, dict[str, float]]:
@@ -62,6 +67,8 @@ def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[
         if pair.id not in predictions:
             raise ValueError(f"predictions: no caption for pair {pair.id!r}")
         truth, read = _truth(pair), read_change(predictions[pair.id])
+        if truth is None:
+            raise ValueError(f"pair {pair.id!r}: no reference caption reads as a shapes-change template")
         outcome = (read is not None and read.change == truth.change, read == truth, read is None)
         for key in ("all", pair.category or "uncategorised"):
             rows.setdefault(key, []).append(outcome)

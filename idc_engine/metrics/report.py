@@ -8,6 +8,7 @@ from idc_engine.data.loading import load_pairs
 from idc_engine.data.pair import IDCPair
 from idc_engine.metrics.baselines import BaselineConfig, mean_sentence, nearest_neighbour
 from idc_engine.metrics.captions import MAIN_METRICS, METRICS, CaptionScores, category_table, score_captions
+from idc_engine.metrics.change_reading import format_reading, readable, reading_accuracy
 
 
 @dataclass
@@ -19,6 +20,7 @@ class SystemResult:
     scores: CaptionScores
     table: dict[str, dict[str, float]]
     note: str = ""
+    reading: dict[str, dict[str, float]] | None = None  # exact readings, on shapes-change references
 
 
 @dataclass
@@ -27,7 +29,13 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         return {
-            name: {"note": s.note, "table": s.table, "per_sample": s.scores.per_sample, "predictions": s.predictions}
+            name: {
+                "note": s.note,
+                "table": s.table,
+                "change_reading": s.reading,
+                "per_sample": s.scores.per_sample,
+                "predictions": s.predictions,
+            }
             for name, s in self.systems.items()
         }
 
@@ -36,7 +44,9 @@ def score_system(name: str, predictions: dict[str, str], pairs: list[IDCPair], n
     references = {p.id: p.captions for p in pairs}
     categories = {p.id: p.category for p in pairs}
     scores = score_captions(predictions, references, METRICS)
-    return SystemResult(name, predictions, scores, category_table(scores, predictions, references, categories), note)
+    table = category_table(scores, predictions, references, categories)
+    reading = reading_accuracy(predictions, pairs) if readable(pairs) else None
+    return SystemResult(name, predictions, scores, table, note, reading)
 
 
 def evaluate(
@@ -97,4 +107,7 @@ def format_report(report: EvalReport, main: str = "CIDEr-D", scale: float = 100.
     for name in names:
         if report.systems[name].note:
             lines.append(f"{name}: {report.systems[name].note}")
+    readings = {n: report.systems[n].reading for n in names if report.systems[n].reading is not None}
+    if readings:
+        lines += ["", format_reading(readings)]
     return "\n".join(lines)

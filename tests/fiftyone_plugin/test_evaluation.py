@@ -19,8 +19,12 @@ def test_evaluation_run_stores_fields_results_and_baselines(idc_dataset):
     assert set(results.per_category) == {"color", "add", "drop", "move", "none"} & set(results.per_category)
     assert {"mean_sentence", "nearest_neighbour"} <= set(results.baselines)
 
+    assert results.change_reading["all"]["exact"] == 1.0  # shapes-change captions are read back exactly
+    assert results.baselines["mean_sentence"]["change_reading"]["all"]["exact"] < 0.5
+
     loaded = idc_dataset.load_evaluation_results("eval_perfect")
     assert loaded.metrics == pytest.approx(results.metrics)
+    assert loaded.change_reading == results.change_reading
     assert "eval_perfect" in idc_dataset.list_evaluations()
     for slice_name in (REFERENCE, MODIFIED):
         scored = test.select_group_slices(slice_name).values("eval_perfect_cider")

@@ -2,7 +2,7 @@ import pytest
 
 from idc_engine.data.pair import IDCPair
 from idc_engine.data.shapes_change import TEMPLATES
-from idc_engine.metrics.change_reading import ChangeReading, format_reading, read_change, reading_accuracy
+from idc_engine.metrics.change_reading import ChangeReading, format_reading, read_change, readable, reading_accuracy
 
 
 def test_every_template_reads_back_to_its_change():
@@ -46,6 +46,12 @@ def test_accuracy_separates_the_right_object_from_the_right_change():
     assert table["all"] == {"type": 0.5, "exact": 0.25, "unread": 0.0, "count": 4}
     assert table["drop"]["exact"] == 1.0 and table["add"]["type"] == 0.0 and table["color"]["type"] == 1.0
     assert "right change" in format_reading({"model": table})
+
+
+def test_only_shapes_change_references_are_readable():
+    assert readable([_pair("a", "add", ["a cat appeared", "a red circle was added"])])
+    assert not readable([_pair("a", "add", ["a red circle was added"]), _pair("b", None, ["a cat appeared"])])
+    assert not readable([])
 
 
 def test_missing_predictions_and_unreadable_references_are_named():
