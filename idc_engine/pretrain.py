@@ -34,12 +34,12 @@ PRETRAIN_RECORD = "pretraining.json"
 @dataclass
 class PretrainConfig:
     data_seed: int = field(default=1_000_003, metadata={"help": "shapes-change seed, distinct from the demo's 0"})
-    pairs: int = field(default=20_000, metadata={"help": "training pairs generated for pretraining"})
+    pairs: int = field(default=40_000, metadata={"help": "training pairs generated for pretraining"})
     validation_pairs: int = field(default=300, metadata={"help": "validation pairs (difference captions)"})
     description_share: float = field(
         default=0.5, metadata={"help": "fraction of examples that describe both scenes instead of the difference"}
     )
-    steps: int = field(default=16_000, metadata={"help": "optimizer steps (about 45 minutes on 2 CPU cores)"})
+    steps: int = field(default=28_000, metadata={"help": "optimizer steps (about an hour on 2 CPU cores)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (full training)"})
     batch_size: int = field(default=32, metadata={"help": "pairs per step"})
     seed: int = field(default=0, metadata={"help": "seed of the initial weights, data order and augmentation"})
