@@ -148,7 +148,6 @@ def run_demo(config: DemoConfig, out_dir) -> dict:
             c: model_row[c]["CIDEr-D"] / base_row[c]["CIDEr-D"] if base_row[c]["CIDEr-D"] else None for c in model_row
         },
         "timings": timings,
-        "change_reading": {name: system.reading for name, system in report.systems.items()},
         "report": report.to_dict(),
     }
     (out_dir / "report.json").write_text(json.dumps(summary, indent=2))

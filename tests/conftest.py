@@ -110,6 +110,21 @@ def tiny_model(tiny_dir):
     return BLIP2IDC.from_pretrained(tiny_dir, device="cpu")
 
 
+@pytest.fixture(scope="session")
+def full_size_processor(tiny_dir):
+    """The tiny preset's processor, made to feed a full-size BLIP-2: 224-pixel images, 32 queries.
+
+    Its tokenizer's ids fit the OPT vocabulary; the model's ``image_token_index`` must be set to
+    ``processor.tokenizer.image_token_id``.
+    """
+    from transformers import Blip2Processor
+
+    processor = Blip2Processor.from_pretrained(tiny_dir)
+    processor.image_processor.size = {"height": 224, "width": 224}
+    processor.num_query_tokens = 32
+    return processor
+
+
 @pytest.fixture
 def image_pairs(shapes_pairs):
     from idc_engine.data.loading import load_pairs

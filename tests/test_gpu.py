@@ -10,21 +10,16 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
-def full_size(tiny_dir):
-    from transformers import Blip2ForConditionalGeneration, Blip2Processor
+def full_size(full_size_processor):
+    from transformers import Blip2ForConditionalGeneration
 
     from idc_engine.model.blip2idc import BLIP2IDC
     from idc_engine.model.full_size import blip2_opt_2_7b_config
 
     torch.manual_seed(0)
     model = Blip2ForConditionalGeneration(blip2_opt_2_7b_config()).to("cuda", torch.bfloat16)
-    # The tiny preset's processor has the right interface; a 224-pixel image processor and a
-    # tokenizer whose ids fit the OPT vocabulary are all the full-size model needs.
-    processor = Blip2Processor.from_pretrained(tiny_dir)
-    processor.image_processor.size = {"height": 224, "width": 224}
-    processor.num_query_tokens = 32
-    idc = BLIP2IDC(model, processor)
-    idc.base.config.image_token_index = processor.tokenizer.convert_tokens_to_ids("<image>")
+    idc = BLIP2IDC(model, full_size_processor)
+    idc.base.config.image_token_index = full_size_processor.tokenizer.image_token_id
     return idc
 
 

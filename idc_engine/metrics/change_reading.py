@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from idc_engine.data.pair import IDCPair
 from idc_engine.data.shapes_change import CHANGE_TYPES, COLORS, SHAPES, TEMPLATES
@@ -35,6 +36,8 @@ def _template_pattern(template: str) -> re.Pattern:
 _PATTERNS = [(change, _template_pattern(t)) for change in CHANGE_TYPES for t in TEMPLATES[change]]
 
 
+# Every scored system is read against the same references: each caption is parsed once.
+@lru_cache(maxsize=65536)
 def read_change(caption: str | None) -> ChangeReading | None:
     """The change ``caption`` states, or None when it is not worded like a shapes-change template."""
     if not caption:

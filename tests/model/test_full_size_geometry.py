@@ -9,7 +9,7 @@ work on it.
 
 import pytest
 import torch
-from transformers import Blip2Config, Blip2ForConditionalGeneration, Blip2Processor
+from transformers import Blip2Config, Blip2ForConditionalGeneration
 
 from idc_engine.attention.maps import AttentionConfig, attention_maps
 from idc_engine.model.blip2idc import BLIP2IDC
@@ -31,14 +31,11 @@ def _narrowed() -> Blip2Config:
 
 
 @pytest.fixture
-def narrowed(tiny_dir):
+def narrowed(full_size_processor):
     torch.manual_seed(0)
-    processor = Blip2Processor.from_pretrained(tiny_dir)
-    processor.image_processor.size = {"height": 224, "width": 224}
-    processor.num_query_tokens = 32
     config = _narrowed()
-    config.image_token_index = processor.tokenizer.convert_tokens_to_ids("<image>")
-    return BLIP2IDC(Blip2ForConditionalGeneration(config), processor)
+    config.image_token_index = full_size_processor.tokenizer.image_token_id
+    return BLIP2IDC(Blip2ForConditionalGeneration(config), full_size_processor)
 
 
 def test_full_size_layout_is_kept(narrowed):
