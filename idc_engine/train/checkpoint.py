@@ -19,7 +19,9 @@ LATEST = "latest"
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    """A snapshot of the trainable weights. Always a copy: on the CPU, ``.cpu()`` of a parameter is the
+    parameter itself, and a "best weights" snapshot that aliases the live weights follows training."""
+    return {n: p.detach().to("cpu", copy=True).contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def load_trainable_state(model, state: dict[str, torch.Tensor]):
