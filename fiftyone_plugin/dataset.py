@@ -92,11 +92,45 @@ def dataset_to_pairs(samples) -> list[IDCPair]:
     """The IDC pairs of a grouped dataset or view (one per group present in the view's modified slice)."""
     dataset = samples._dataset
     check_grouped(dataset)
-    modified = samples.select_group_slices(MODIFIED)
-    group_ids, pair_ids, mod_paths, captions, categories, metadata, tags = modified.values(
-        [f"{GROUP_FIELD}.id", PAIR_ID, "filepath", CAPTIONS, CATEGORY, METADATA, "tags"]
+    return _pairs_of_modified(dataset, samples.select_group_slices(MODIFIED))
+
+
+def pairs_of_samples(dataset, sample_ids: list[str]) -> dict[str, IDCPair]:
+    """modified sample id -> its pair, read from the database now (a group added a moment ago is found).
+
+    Raises naming the dataset when it is not an IDC dataset, and the sample and its slice when a
+    sample is not on the modified slice (captioning a reference against itself would be meaningless).
+    """
+    check_grouped(dataset)
+    view = dataset.select_group_slices().select(sample_ids)
+    for sample_id, slice_name in zip(*view.values(["id", f"{GROUP_FIELD}.name"])):
+        if slice_name != MODIFIED:
+            raise ValueError(
+                f"sample {sample_id}: is on the {slice_name!r} slice of dataset {dataset.name!r}; BLIP2IDC "
+                f"captions each {MODIFIED!r} sample against its reference: apply it to "
+                f"dataset.select_group_slices({MODIFIED!r})"
+            )
+    pairs = _pairs_of_modified(dataset, view)
+    ids = view.values("id")
+    return dict(zip(ids, pairs))
+
+
+# Beyond this many groups, one scan of the reference slice is cheaper than a query naming each group.
+_MAX_GROUPS_PER_QUERY = 5000
+
+
+def _pairs_of_modified(dataset, modified) -> list[IDCPair]:
+    # A field no pair has a value for (no category, no metadata) may be absent from the schema.
+    fields = [f"{GROUP_FIELD}.id", PAIR_ID, "filepath", "tags", CAPTIONS, CATEGORY, METADATA]
+    present = [f for f in fields if modified.has_field(f)]
+    found = dict(zip(present, modified.values(present)))
+    count = len(found[PAIR_ID])
+    group_ids, pair_ids, mod_paths, tags, captions, categories, metadata = (
+        found.get(f, [None] * count) for f in fields
     )
     reference = dataset.select_group_slices(REFERENCE)
+    if len(group_ids) <= _MAX_GROUPS_PER_QUERY:
+        reference = reference.match({f"{GROUP_FIELD}._id": {"$in": [ObjectId(g) for g in group_ids]}})
     ref_paths = dict(zip(*reference.values([f"{GROUP_FIELD}.id", "filepath"])))
     pairs = []
     for gid, pid, mod, caps, category, meta, sample_tags in zip(
@@ -118,22 +152,20 @@ def dataset_to_pairs(samples) -> list[IDCPair]:
     return pairs
 
 
-def reference_paths(dataset) -> dict[str, str]:
-    """group id -> filepath of its reference sample."""
-    return dict(zip(*dataset.select_group_slices(REFERENCE).values([f"{GROUP_FIELD}.id", "filepath"])))
+def samples_of_pairs(dataset, pair_ids) -> dict[str, list[str]]:
+    """pair id -> the ids of its samples on both slices."""
+    both = dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: {"$in": list(pair_ids)}})
+    found: dict[str, list[str]] = {}
+    for sample_id, pair_id in zip(*both.values(["id", PAIR_ID])):
+        found.setdefault(pair_id, []).append(sample_id)
+    return found
 
 
-def reference_samples(dataset, group_ids) -> dict[str, str]:
-    """group id -> id of its reference sample, for the given groups."""
-    groups = [ObjectId(g) for g in group_ids]
-    reference = dataset.select_group_slices(REFERENCE).match({f"{GROUP_FIELD}._id": {"$in": groups}})
-    ids, gids = reference.values(["id", f"{GROUP_FIELD}.id"])
-    return dict(zip(gids, ids))
-
-
-def mirror_to_reference(dataset, field: str, values_by_group: dict[str, object]):
-    """Write ``field`` on each group's reference sample, so the App's group view shows it on both."""
-    if not values_by_group:
+def write_pair_values(dataset, field: str, values_by_pair: dict[str, object]):
+    """Write ``field`` on both samples of each pair, so the App's group view shows it on either slice."""
+    if not values_by_pair:
         return
-    references = reference_samples(dataset, values_by_group)
-    dataset.set_values(field, {sid: values_by_group[gid] for gid, sid in references.items()}, key_field="id")
+    samples = samples_of_pairs(dataset, values_by_pair)
+    dataset.set_values(
+        field, {sid: values_by_pair[pid] for pid, sids in samples.items() for sid in sids}, key_field="id"
+    )

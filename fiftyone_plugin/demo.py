@@ -17,7 +17,7 @@ DATASET = "idc-demo"
 
 
 def build_demo_dataset(demo_dir, name: str = DATASET):
-    from fiftyone_plugin.dataset import MODIFIED, mirror_to_reference, pairs_to_dataset
+    from fiftyone_plugin.dataset import pairs_to_dataset, write_pair_values
     from fiftyone_plugin.evaluation import evaluate_idc_captions
     from idc_engine.data.manifest import read_manifest
 
@@ -29,12 +29,7 @@ def build_demo_dataset(demo_dir, name: str = DATASET):
             record = json.loads(line)
             predictions[record["id"]] = record["caption"]
     dataset = pairs_to_dataset(pairs, name=name, persistent=True, overwrite=True)
-    modified = dataset.select_group_slices(MODIFIED)
-    ids, gids, pair_ids = modified.values(["id", "group.id", "pair_id"])
-    dataset.set_values(
-        "idc_caption", {i: predictions[p] for i, p in zip(ids, pair_ids) if p in predictions}, key_field="id"
-    )
-    mirror_to_reference(dataset, "idc_caption", {g: predictions[p] for g, p in zip(gids, pair_ids) if p in predictions})
+    write_pair_values(dataset, "idc_caption", predictions)
     results = evaluate_idc_captions(dataset.match_tags("test"), "idc_caption", "demo")
     return dataset, results
 

@@ -65,9 +65,12 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
         per_category=None,
         baselines=None,
         change_reading=None,
+        left_out=None,
         backend=None,
     ):
         super().__init__(samples, config, eval_key, backend=backend)
+        # Pairs of the view without a caption in pred_field: not scored by any system.
+        self.left_out = left_out or {"count": 0, "pairs": []}
         self.metrics = metrics or {}
         self.per_category = per_category or {}
         self.baselines = baselines or {}
@@ -84,14 +87,17 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
             per_category=d.get("per_category"),
             baselines=d.get("baselines"),
             change_reading=d.get("change_reading"),
+            left_out=d.get("left_out"),
         )
 
 
 def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bool = True, progress=None):
     """Score ``pred_field`` (on the modified slice) of every pair in ``samples`` against its captions.
 
-    Pass a view (e.g. ``dataset.match_tags("test")``) to score one split. The baselines are fit on
-    the dataset's train split, when it has one. Returns the stored :class:`IDCCaptionEvaluationResults`.
+    Pass a view (e.g. ``dataset.match_tags("test")``) to score one split. Pairs without a caption are
+    left out and counted (``results.left_out``). The baselines draw on the dataset's train split; the
+    mean sentence is chosen on its validation split (train when it has none). Returns the stored
+    :class:`IDCCaptionEvaluationResults`.
     """
     if not eval_key.isidentifier():
         raise ValueError(f"eval_key must be a valid identifier, got {eval_key!r}")
@@ -102,15 +108,19 @@ def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bo
         raise ValueError(f"pred_field: the modified slice has no field {pred_field!r}")
     pairs = dataset_to_pairs(samples)
     group_ids, pair_ids, predictions = modified.values([f"{GROUP_FIELD}.id", "pair_id", pred_field])
-    missing = [pid for pid, caption in zip(pair_ids, predictions) if not isinstance(caption, str)]
-    if missing:
-        raise ValueError(
-            f"pred_field {pred_field!r}: pair {missing[0]!r} has no caption ({len(missing)} of {len(pair_ids)})"
-        )
-    train_pairs = split_pairs(dataset_to_pairs(dataset), "train") if baselines else None
+    captioned = {pid: c for pid, c in zip(pair_ids, predictions) if isinstance(c, str)}
+    if not captioned:
+        raise ValueError(f"pred_field {pred_field!r}: none of the {len(pair_ids)} pairs has a caption")
+    train_pairs = validation_pairs = None
+    if baselines:
+        everything = dataset_to_pairs(dataset)
+        train_pairs = split_pairs(everything, "train") or None
+        evaluated = {p.id for p in pairs}
+        # The constant is chosen on validation pairs, unless those are what is being evaluated.
+        validation_pairs = [p for p in split_pairs(everything, "validation") if p.id not in evaluated] or None
     if progress:
         progress(0.1, "scoring captions")
-    report = evaluate(pairs, dict(zip(pair_ids, predictions)), train_pairs or None, BaselineConfig())
+    report = evaluate(pairs, captioned, train_pairs, BaselineConfig(), validation_pairs=validation_pairs)
 
     config = IDCCaptionEvaluationConfig(pred_field, baselines=baselines)
     method = config.build()
@@ -140,6 +150,7 @@ def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bo
             if name != "model"
         },
         change_reading=model.reading,
+        left_out={"count": len(report.left_out), "pairs": report.left_out[:20]},
         backend=method,
     )
     method.save_run_results(samples, eval_key, results)

@@ -3,39 +3,45 @@
     view = dataset.select_group_slices("modified")
     view.apply_model(BLIP2IDCModel(BLIP2IDCModelConfig(model="tiny")), label_field="idc_caption")
 
-For each modified sample the model reads the reference image of the same group, and also writes the
-caption onto that reference sample (``mirror_field``), so the App's group view shows it on both.
+For each modified sample the model reads the reference image of the same group (looked up when the
+batch runs, so groups added since the model was built are found). It captions through the same
+path as the ``apply_blip2idc`` operator: a pair whose reference image cannot be read is skipped,
+counted and reported (``last_report`` and a warning), never its whole batch. (FiftyOne decodes each
+modified image itself before it calls a model, and skips a batch in which one fails; its loader that
+would not, the data-loader path, needs torchvision. The operator skips per pair for both images.)
+When ``apply_model`` finishes, each caption is also written to the reference sample of its pair,
+under the ``label_field`` the call named, with the model's confidence in ``<label_field>_confidence``
+on both slices.
+
+FiftyOne hands a model its samples but not the ``label_field`` it was called with; the field is the
+one that FiftyOne's own write added to the samples of a batch (see ``_written_field``).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import fiftyone.core.models as fom
-from PIL import Image
 
-from fiftyone_plugin.dataset import (
-    GROUP_FIELD,
-    REFERENCE,
-    check_grouped,
-    mirror_to_reference,
-    reference_paths,
-    reference_samples,
-)
-from idc_engine.data.images import load_image, to_rgb
-from idc_engine.inference.caption import GenerationConfig
+from fiftyone_plugin.captioning import write_captions
+from fiftyone_plugin.dataset import pairs_of_samples
+from idc_engine.data.loading import LoadReport
+from idc_engine.inference.caption import CaptionResult, GenerationConfig, caption_idc_pairs
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class BLIP2IDCModelConfig:
     model: str = field(default="tiny", metadata={"help": "checkpoint folder, hub id, adapter folder or 'tiny'"})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder applied on `model`"})
+    base_model: str | None = field(
+        default=None, metadata={"help": "base of an adapter folder `model` made on another machine"}
+    )
     device: str | None = field(default=None, metadata={"help": "cuda, mps or cpu (default: the best available)"})
     num_beams: int = 1
     max_new_tokens: int = 30
-    mirror_field: str | None = field(
-        default="idc_caption", metadata={"help": "field the caption is mirrored to on the reference slice"}
-    )
     attention_field: str | None = field(
         default=None, metadata={"help": "also write an attention fo.Heatmap to this field on both slices"}
     )
@@ -57,17 +63,16 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
         fom.SamplesMixin.__init__(self)
         self.config = config or BLIP2IDCModelConfig()
         self._idc = model
-        self._references: dict[str, dict[str, str]] = {}
+        self._begin()
 
-    # apply_model replaces needs_fields with the call's keyword arguments; the group is always needed.
-    @property
-    def needs_fields(self):
-        return {**self._fields, "group_field": GROUP_FIELD}
+    def _begin(self):
+        self.last_report = LoadReport()
+        self._results = CaptionResult()
+        self._dataset = None
+        self._watched = []  # (sample, its field names before FiftyOne wrote the label)
+        self._refused: Exception | None = None
 
-    @needs_fields.setter
-    def needs_fields(self, fields):
-        self._fields = dict(fields or {})
-
+    # --------------------------------------------------------------------------------- FiftyOne
     @property
     def media_type(self):
         return "image"
@@ -88,26 +93,36 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
     def preprocess(self, value):
         pass
 
+    def __enter__(self):
+        self._begin()
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        """Mirror this call's captions under its label field; report skips; raise a refusal."""
+        if self._results.captions:
+            label_field = self._written_field()
+            if label_field is not None:
+                write_captions(self._dataset, label_field, self._results)
+        if self.last_report.skipped:
+            logger.warning("BLIP2IDC skipped pairs whose images could not be read: %s", self.last_report.summary())
+        if self._refused is not None and exc_type is None:
+            raise self._refused
+        return False
+
+    # --------------------------------------------------------------------------------- captioning
     @property
     def idc(self):
         if self._idc is None:
             from idc_engine.model.loading import load_model
 
-            self._idc = load_model(self.config.model, adapter=self.config.adapter, device=self.config.device)
+            self._idc = load_model(
+                self.config.model,
+                adapter=self.config.adapter,
+                device=self.config.device,
+                base_model=self.config.base_model,
+            )
             self._idc.eval()
         return self._idc
-
-    def _reference_path(self, sample) -> str:
-        dataset = sample._dataset
-        cached = self._references.get(dataset.name)
-        if cached is None:
-            check_grouped(dataset)
-            cached = reference_paths(dataset)
-            self._references[dataset.name] = cached
-        group = sample[GROUP_FIELD]
-        if group is None or group.id not in cached:
-            raise ValueError(f"sample {sample.id}: its group has no {REFERENCE!r} sample to compare with")
-        return cached[group.id]
 
     def predict(self, arg, sample=None):
         return self.predict_all([arg], samples=[sample])[0]
@@ -115,39 +130,42 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
     def predict_all(self, args, samples=None):
         if samples is None:
             raise ValueError("samples: BLIP2IDC needs the samples, to find each one's reference image")
-        from idc_engine.inference.caption import caption_pairs
-
-        pairs = []
-        for image, sample in zip(args, samples):
-            modified = to_rgb(Image.fromarray(image)) if image is not None else load_image(sample.filepath, sample.id)
-            pairs.append((load_image(self._reference_path(sample), sample.id), modified))
-        captions = caption_pairs(self.idc, pairs, self.config.generation(len(pairs)))
-        if self.config.mirror_field:
-            self._mirror(samples, captions)
-        if self.config.attention_field:
-            self._write_attention(samples, pairs, captions)
-        return captions
-
-    def _write_attention(self, samples, pairs, captions):
-        from fiftyone_plugin.heatmaps import detections, heatmap
-        from idc_engine.attention.maps import AttentionConfig, attention_maps
-        from idc_engine.attention.regions import aligned_change_map, map_regions
-
-        kind = self.config.attention_kind
-        maps = attention_maps(self.idc, pairs, AttentionConfig(kinds=(kind,), batch_size=len(pairs)))
         dataset = samples[0]._dataset
-        references = reference_samples(dataset, [s[GROUP_FIELD].id for s in samples])
-        heatmaps, regions = {}, {}
-        for sample, caption, pair_maps in zip(samples, captions, maps):
-            reference_map, modified_map = pair_maps.maps[kind]
-            heatmaps[sample.id] = heatmap(modified_map)
-            heatmaps[references[sample[GROUP_FIELD].id]] = heatmap(reference_map)
-            if self.config.regions_field:
-                regions[sample.id] = detections(map_regions(aligned_change_map(reference_map, modified_map), caption))
-        dataset.set_values(self.config.attention_field, heatmaps, key_field="id")
-        if regions:
-            dataset.set_values(self.config.regions_field, regions, key_field="id")
+        try:
+            by_sample = pairs_of_samples(dataset, [s.id for s in samples])
+        except ValueError as exc:
+            # apply_model logs a batch's error and goes on; this one concerns every batch, so it is
+            # raised again when apply_model finishes (__exit__).
+            self._refused = self._refused or exc
+            raise
+        pairs = [by_sample[s.id] for s in samples]
+        result = caption_idc_pairs(self.idc, pairs, self.config.generation(len(pairs)))
+        self._dataset = dataset
+        self._results.captions.update(result.captions)
+        self._results.confidences.update(result.confidences)
+        self.last_report.loaded += result.report.loaded
+        self.last_report.skipped.extend(result.report.skipped)
+        for sample in samples:
+            self._watched.append((sample, set(sample.field_names)))
+        if self.config.attention_field:
+            from fiftyone_plugin.heatmaps import heatmaps_for_pairs
 
-    def _mirror(self, samples, captions):
-        by_group = {s[GROUP_FIELD].id: c for s, c in zip(samples, captions)}
-        mirror_to_reference(samples[0]._dataset, self.config.mirror_field, by_group)
+            heatmaps_for_pairs(
+                dataset,
+                self.idc,
+                [p for p in pairs if p.id in result.captions],
+                result.captions,
+                kind=self.config.attention_kind,
+                heatmap_field=self.config.attention_field,
+                regions_field=self.config.regions_field,
+                batch_size=len(pairs),
+            )
+        return [result.captions.get(p.id) for p in pairs]
+
+    def _written_field(self) -> str | None:
+        """The field apply_model stored this call's captions in: the one its write added to the samples."""
+        for sample, before in self._watched:
+            added = set(sample.field_names) - before
+            if len(added) == 1:
+                return added.pop()
+        return None

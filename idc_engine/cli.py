@@ -31,7 +31,12 @@ def _load_model(args, config=None, training=False):
     from idc_engine.model.loading import load_model
 
     return load_model(
-        args.model, adapter=getattr(args, "adapter", None), device=args.device, config=config, for_training=training
+        args.model,
+        adapter=getattr(args, "adapter", None),
+        device=args.device,
+        config=config,
+        for_training=training,
+        base_model=args.base_model,
     )
 
 
@@ -55,7 +60,7 @@ def _cmd_train(args):
     )
     idc_config = config_from_arguments(args, BLIP2IDCConfig, prefix="idc") if _any_given(args, "idc_") else None
     model = _load_model(args, idc_config, training=True)
-    result = train(model, train_pairs, val_pairs, config, args.out, resume=args.resume)
+    result = train(model, train_pairs, val_pairs, config, args.out, resume=args.resume, overwrite=args.overwrite)
     print(f"{result.stopped} after {result.steps} steps; model saved to {result.model_dir}")
     if result.train_report and result.train_report.skipped:
         print(f"skipped training pairs: {result.train_report.summary()}")
@@ -66,21 +71,24 @@ def _any_given(args, prefix):
 
 
 def _cmd_caption(args):
-    from idc_engine.data.loading import load_pairs
     from idc_engine.data.manifest import read_manifest
     from idc_engine.data.pair import split_pairs
-    from idc_engine.inference.caption import GenerationConfig, caption_pairs
+    from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
 
     pairs = split_pairs(read_manifest(args.manifest), args.split)
-    pairs, images, report = load_pairs(pairs, skip_bad=args.skip_bad_images)
     model = _load_model(args)
-    captions = caption_pairs(model, images, config_from_arguments(args, GenerationConfig))
+    result = caption_idc_pairs(
+        model, pairs, config_from_arguments(args, GenerationConfig), skip_bad=args.skip_bad_images
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as handle:
-        for pair, caption in zip(pairs, captions):
-            handle.write(json.dumps({"id": pair.id, "caption": caption}) + "\n")
-    print(f"captioned {len(captions)} pairs of split {args.split!r} -> {out}; {report.summary()}")
+        for pair in pairs:
+            if pair.id in result.captions:
+                record = {"id": pair.id, "caption": result.captions[pair.id]}
+                record["confidence"] = round(result.confidences[pair.id], 5)
+                handle.write(json.dumps(record) + "\n")
+    print(f"captioned {len(result.captions)} pairs of split {args.split!r} -> {out}; {result.report.summary()}")
 
 
 def read_predictions(path) -> dict[str, str]:
@@ -107,7 +115,14 @@ def _cmd_evaluate(args):
     test_pairs = split_pairs(pairs, args.split)
     predictions = read_predictions(args.predictions)
     train_pairs = split_pairs(pairs, "train") if args.baselines else None
-    report = evaluate(test_pairs, predictions, train_pairs, config_from_arguments(args, BaselineConfig, "baseline"))
+    validation_pairs = split_pairs(pairs, "validation") if args.baselines and args.split != "validation" else None
+    report = evaluate(
+        test_pairs,
+        predictions,
+        train_pairs,
+        config_from_arguments(args, BaselineConfig, "baseline"),
+        validation_pairs=validation_pairs,
+    )
     print(format_report(report))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -150,13 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_make_benchmark)
 
     model_help = "model folder or hub id, an adapter folder, 'tiny' (the embedded pretrained preset) or 'tiny-scratch'"
+    base_help = "base model of an adapter --model made on another machine (folder, hub id or 'tiny')"
 
     train = commands.add_parser("train", help="fine-tune BLIP2IDC on a manifest's train split")
     train.add_argument("--manifest", required=True, help="JSONL manifest (train and validation splits are used)")
     train.add_argument("--out", required=True, help="run folder: checkpoints/ and model/")
     train.add_argument("--model", default="tiny", help=model_help)
     train.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    train.add_argument("--base-model", default=None, help=base_help)
     train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace the checkpoints and model of an earlier run in --out"
+    )
     add_config_arguments(train, TrainConfig)
     add_config_arguments(train, LoraSettings, prefix="lora")
     add_config_arguments(train, AugmentConfig, prefix="augment")
@@ -170,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     caption.add_argument("--split", default="test", choices=["train", "validation", "test"])
     caption.add_argument("--out", required=True, help="predictions JSONL: {'id': ..., 'caption': ...} per line")
     caption.add_argument("--device", default=None)
+    caption.add_argument("--base-model", default=None, help=base_help)
     caption.add_argument("--skip-bad-images", action="store_true", help="skip and count unreadable pairs")
     add_config_arguments(caption, GenerationConfig)
     caption.set_defaults(func=_cmd_caption)

@@ -97,7 +97,7 @@ def run_demo(config: DemoConfig, out_dir) -> dict:
         checkpoint_every=300,
         seed=config.seed,
     )
-    result = train(model, train_pairs, val_pairs, train_config, out_dir / "run")
+    result = train(model, train_pairs, val_pairs, train_config, out_dir / "run", overwrite=True)
     clock["train"] = time.perf_counter()
 
     print(f"[3/4] captioning {len(test_pairs)} test pairs")

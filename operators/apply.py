@@ -28,7 +28,7 @@ class ApplyBLIP2IDC(foo.Operator):
         return types.Property(inputs, view=types.View(label="Caption with BLIP2IDC"))
 
     def execute(self, ctx):
-        from fiftyone_plugin.runs import caption_samples
+        from fiftyone_plugin.captioning import caption_samples
         from idc_engine.inference.caption import GenerationConfig
         from idc_engine.model.loading import load_model
 

@@ -38,4 +38,4 @@ class EvaluateIDCCaptions(foo.Operator):
             baselines=params.get("baselines", True),
             progress=progress(ctx),
         )
-        return {"eval_key": results.key, "metrics": results.metrics}
+        return {"eval_key": results.key, "metrics": results.metrics, "left_out": results.left_out["count"]}

@@ -1,7 +1,18 @@
+import os
+
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from .common import cancelled, check_grouped_dataset, check_identifier, check_positive, invalid, progress
+
+
+def check_out_dir(ctx, inputs):
+    """The engine refuses a folder that holds an earlier run; say so in the form, before queuing."""
+    out_dir = ctx.params.get("out_dir")
+    if not out_dir or ctx.params.get("resume") or ctx.params.get("overwrite"):
+        return
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        invalid(inputs, "out_dir", f"{out_dir!r} is not empty: tick resume or overwrite, or choose a new folder")
 
 
 class TrainBLIP2IDC(foo.Operator):
@@ -27,11 +38,15 @@ class TrainBLIP2IDC(foo.Operator):
         inputs.int("batch_size", default=16, min=1, label="Batch size")
         inputs.int("max_steps", default=1000, min=1, label="Steps")
         inputs.str("run_key", default="blip2idc_training", label="Run key", description="records the run")
+        inputs.bool("resume", default=False, label="Resume the run in the output folder")
+        inputs.bool("overwrite", default=False, label="Replace an earlier run in the output folder")
         check_identifier(ctx, inputs, "run_key")
         for name in ("learning_rate", "max_steps", "batch_size", "lora_rank"):
             check_positive(ctx, inputs, name)
         if not len(ctx.view.match_tags("train")):
             invalid(inputs, "out_dir", "the current view holds no pairs tagged 'train'")
+        else:
+            check_out_dir(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Train BLIP2IDC"))
 
     def execute(self, ctx):
@@ -58,4 +73,6 @@ class TrainBLIP2IDC(foo.Operator):
             run_key=params.get("run_key", "blip2idc_training"),
             progress=progress(ctx),
             cancelled=cancelled(ctx),
+            resume=params.get("resume", False),
+            overwrite=params.get("overwrite", False),
         )

@@ -104,6 +104,9 @@ def test_make_benchmark_train_caption_evaluate(tmp_path, tiny_dir, capsys):
     )
     lines = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert [r["id"] for r in lines] == [r["id"] for r in records if r["split"] == "test"]
+    assert all(r["confidence"] <= 0.0 for r in lines)
+    # A pair without a prediction is left out of the scores and reported, not fatal.
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in lines[:-1]))
 
     capsys.readouterr()
     report = tmp_path / "report.json"
@@ -124,7 +127,10 @@ def test_make_benchmark_train_caption_evaluate(tmp_path, tiny_dir, capsys):
     )
     printed = capsys.readouterr().out
     assert "CIDEr-D" in printed and "model" in printed and "right change (exact / type)" in printed
-    saved = json.loads(report.read_text())["model"]
+    assert f"left out: 1 pairs without a prediction (first: {lines[-1]['id']!r})" in printed
+    assert json.loads(report.read_text())["left_out"]["count"] == 1
+    saved = json.loads(report.read_text())["systems"]["model"]
+    assert saved["table"]["all"]["count"] == 9
     assert set(saved["table"]["all"]) >= {"BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"}
     assert 0.0 <= saved["change_reading"]["all"]["exact"] <= saved["change_reading"]["all"]["type"] <= 1.0
 

@@ -32,8 +32,9 @@ def read_manifest(path: str | os.PathLike) -> list[IDCPair]:
     root = path.parent
     pairs: list[IDCPair] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = _decode(path, line_number, raw)
             if not line.strip():
                 continue
             pair = _parse_line(path, line_number, line, root)
@@ -44,6 +45,18 @@ def read_manifest(path: str | os.PathLike) -> list[IDCPair]:
             seen[pair.id] = line_number
             pairs.append(pair)
     return pairs
+
+
+def _decode(path: Path, line_number: int, raw: bytes) -> str:
+    """UTF-8 text of one line; a byte-order mark (as some Windows editors write) is accepted on line 1."""
+    if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            path, line_number, None, f"not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1})"
+        ) from None
 
 
 def _parse_line(path: Path, line_number: int, line: str, root: Path) -> IDCPair:

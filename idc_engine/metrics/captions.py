@@ -9,7 +9,10 @@ Predictions are scored as they are; nothing is ever replaced by a reference.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -51,15 +54,36 @@ def _check_inputs(predictions: dict, references: dict):
 
 
 def tokenize(texts: dict[str, list[str]]) -> dict[str, list[str]]:
-    """PTB-tokenize (lower-case, punctuation removed) ``{id: [caption, ...]}``."""
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+    """PTB-tokenize (lower-case, punctuation removed) ``{id: [caption, ...]}``.
+
+    Runs the same Stanford PTBTokenizer as pycocoevalcap's ``PTBTokenizer``, with the same options and
+    the same punctuation removal, but keeps the tool's stderr (a "PTBTokenizer tokenized N tokens"
+    line per call) off the console, reports a failure with what Java said, and writes its input
+    file to a temporary folder rather than into the installed package.
+    """
+    from pycocoevalcap.tokenizer import ptbtokenizer
 
     require_java()
     keys = list(texts)
-    # Ids become positional keys so unusual id strings never reach the Java tool.
-    packed = {str(i): [{"caption": c} for c in texts[k]] for i, k in enumerate(keys)}
-    tokenized = PTBTokenizer().tokenize(packed)
-    return {k: tokenized.get(str(i), [""] * len(texts[k])) for i, k in enumerate(keys)}
+    sentences = [caption.replace("\n", " ").replace("\r", " ") for key in keys for caption in texts[key]]
+    jar = Path(ptbtokenizer.__file__).resolve().parent / ptbtokenizer.STANFORD_CORENLP_3_4_1_JAR
+    with tempfile.TemporaryDirectory(prefix="idc-ptb-") as folder:
+        source = Path(folder) / "sentences.txt"
+        source.write_text("\n".join(sentences), encoding="utf-8")
+        command = ["java", "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines", "-lowerCase"]
+        done = subprocess.run([*command, str(source)], capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"PTB tokenizer (Java) failed: {done.stderr.decode(errors='replace').strip()[-500:]}")
+    lines = done.stdout.decode("utf-8").split("\n")
+    tokenized: dict[str, list[str]] = {key: [] for key in keys}
+    position = 0
+    for key in keys:
+        for _ in texts[key]:
+            line = lines[position] if position < len(lines) else ""
+            words = [w for w in line.rstrip().split(" ") if w not in ptbtokenizer.PUNCTUATIONS]
+            tokenized[key].append(" ".join(words))
+            position += 1
+    return tokenized
 
 
 def score_captions(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from idc_engine.data.loading import load_pairs
 from idc_engine.data.pair import IDCPair
-from idc_engine.metrics.baselines import BaselineConfig, mean_sentence, nearest_neighbour
+from idc_engine.metrics.baselines import BaselineConfig, choose_mean_sentence, nearest_neighbour
 from idc_engine.metrics.captions import MAIN_METRICS, METRICS, CaptionScores, category_table, score_captions
 from idc_engine.metrics.change_reading import format_reading, readable, reading_accuracy
 
@@ -26,8 +26,15 @@ class SystemResult:
 @dataclass
 class EvalReport:
     systems: dict[str, SystemResult] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)  # pairs without a prediction, not scored
 
     def to_dict(self) -> dict:
+        return {
+            "left_out": {"count": len(self.left_out), "pairs": self.left_out[:20]},
+            "systems": self._systems_dict(),
+        }
+
+    def _systems_dict(self) -> dict:
         return {
             name: {
                 "note": s.note,
@@ -55,18 +62,28 @@ def evaluate(
     train_pairs: list[IDCPair] | None = None,
     baselines: BaselineConfig | None = None,
     nearest: bool = True,
+    validation_pairs: list[IDCPair] | None = None,
 ) -> EvalReport:
-    """Score ``predictions`` on ``pairs``; with ``train_pairs``, add the two baselines on the same references."""
-    missing = [p.id for p in pairs if p.id not in predictions]
-    if missing:
-        raise ValueError(f"predictions: no caption for pair {missing[0]!r} ({len(missing)} of {len(pairs)} missing)")
-    report = EvalReport()
+    """Score ``predictions`` on ``pairs``; with ``train_pairs``, add the two baselines on the same references.
+
+    The mean sentence is chosen among frequent training captions on ``validation_pairs`` when given
+    (and not empty), else on ``train_pairs``. Pairs without a prediction are left out of every
+    system's scores and listed in ``left_out``.
+    """
+    left_out = [p.id for p in pairs if not isinstance(predictions.get(p.id), str)]
+    pairs = [p for p in pairs if isinstance(predictions.get(p.id), str)]
+    if not pairs:
+        raise ValueError(f"predictions: none of the {len(left_out)} pairs has a caption")
+    report = EvalReport(left_out=left_out)
     report.systems["model"] = score_system("model", {p.id: predictions[p.id] for p in pairs}, pairs)
     if train_pairs:
         baselines = baselines or BaselineConfig()
-        sentence = mean_sentence([p.captions for p in train_pairs], baselines)
+        selection = [p.captions for p in validation_pairs] if validation_pairs else None
+        chosen = choose_mean_sentence([p.captions for p in train_pairs], selection, baselines)
+        sentence = chosen.sentence
+        note = f"always: {sentence!r} (chosen on {chosen.split} among {chosen.candidates} training captions)"
         report.systems["mean_sentence"] = score_system(
-            "mean_sentence", {p.id: sentence for p in pairs}, pairs, note=f"always: {sentence!r}"
+            "mean_sentence", {p.id: sentence for p in pairs}, pairs, note=note
         )
         if nearest:
             kept_train, train_images, _ = load_pairs(train_pairs, skip_bad=True)
@@ -107,6 +124,8 @@ def format_report(report: EvalReport, main: str = "CIDEr-D", scale: float = 100.
     for name in names:
         if report.systems[name].note:
             lines.append(f"{name}: {report.systems[name].note}")
+    if report.left_out:
+        lines.append(f"left out: {len(report.left_out)} pairs without a prediction (first: {report.left_out[0]!r})")
     readings = {n: report.systems[n].reading for n in names if report.systems[n].reading is not None}
     if readings:
         lines += ["", format_reading(readings)]

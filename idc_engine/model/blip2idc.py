@@ -8,8 +8,10 @@ joins the two feature sequences before the Q-Former, marking each with a learned
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Blip2ForConditionalGeneration, Blip2Processor
 from transformers.models.blip_2.modeling_blip_2 import BaseModelOutputWithVisionQformerOutputs
 
+from idc_engine.model.base_reference import EMBEDDED_BASE, base_reference, resolve_base
 from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
 from idc_engine.model.device import inference_dtype, parse_dtype, pick_device
 from idc_engine.model.lora import lora_config
@@ -26,6 +29,17 @@ from idc_engine.model.text import encode_captions, generation_batch, make_layout
 
 STREAM_EMBEDDING_FILE = "stream_embedding.safetensors"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
+
+
+def _require_encoder_outputs():
+    """Two-stream hands BLIP-2 its own image features, through an argument transformers 5.18 added."""
+    if "mm_encoder_outputs" not in inspect.signature(Blip2ForConditionalGeneration.forward).parameters:
+        import transformers
+
+        raise ImportError(
+            f"encoding 'two-stream' needs transformers >= 5.18 (mm_encoder_outputs); "
+            f"this is transformers {transformers.__version__}"
+        )
 
 
 def hub_offline() -> bool:
@@ -45,6 +59,7 @@ class BLIP2IDC(torch.nn.Module):
         self._ensure_image_token()
         self.stream_embedding = None
         if self.config.encoding == "two-stream":
+            _require_encoder_outputs()
             hidden = model.config.vision_config.hidden_size
             generator = torch.Generator().manual_seed(0)
             init = torch.randn(2, hidden, generator=generator) * 0.02
@@ -154,16 +169,33 @@ class BLIP2IDC(torch.nn.Module):
 
     # ----------------------------------------------------------------------------------- inference
     @torch.no_grad()
-    def generate(self, pixel_values: torch.Tensor, num_beams: int = 1, max_new_tokens: int = 30) -> list[str]:
-        """Captions for a batch, in input order."""
+    def generate(
+        self, pixel_values: torch.Tensor, num_beams: int = 1, max_new_tokens: int = 30, prompts=None
+    ) -> list[str]:
+        """Captions for a batch, in input order; ``prompts`` may give a row its own prompt."""
+        return self.generate_with_confidence(pixel_values, num_beams, max_new_tokens, prompts)[0]
+
+    @torch.no_grad()
+    def generate_with_confidence(
+        self, pixel_values: torch.Tensor, num_beams: int = 1, max_new_tokens: int = 30, prompts=None
+    ) -> tuple[list[str], list[float]]:
+        """Captions and, for each, the model's own confidence: the mean log-probability of its tokens.
+
+        The mean (not the sum) so that long captions are not penalised for their length; with beam
+        search it is the beam's length-normalised score. Both are <= 0, higher is surer.
+        """
         layout = self.layout()
-        batch = {k: v.to(self.device) for k, v in generation_batch(layout, pixel_values.shape[0]).items()}
+        prefixes = [prefix_for(layout, self.tokenizer, p) for p in prompts] if prompts else None
+        inputs = generation_batch(layout, pixel_values.shape[0], prefixes)
+        batch = {k: v.to(self.device) for k, v in inputs.items()}
         options = dict(
             num_beams=num_beams,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             eos_token_id=layout.eos_token_id,
             pad_token_id=layout.pad_token_id,
+            return_dict_in_generate=True,
+            output_logits=True,
         )
         if self.config.encoding == "concat":
             pixel_values = pixel_values.to(self.device, self.base.vision_model.dtype)
@@ -174,11 +206,26 @@ class BLIP2IDC(torch.nn.Module):
             mask = (batch["input_ids"] == layout.image_token_id).unsqueeze(-1)
             embeddings = embeddings.masked_scatter(mask, features.to(embeddings.dtype))
             output = self.base.language_model.generate(inputs_embeds=embeddings, **batch, **options)
+        sequences = output.sequences
         prefix_length = batch["input_ids"].shape[1]
         # Decoder-only generate returns the prompt ids followed by the new tokens.
-        if output.shape[1] >= prefix_length and torch.equal(output[:, :prefix_length], batch["input_ids"]):
-            output = output[:, prefix_length:]
-        return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
+        if sequences.shape[1] >= prefix_length and torch.equal(sequences[:, :prefix_length], batch["input_ids"]):
+            sequences = sequences[:, prefix_length:]
+        captions = [text.strip() for text in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
+        return captions, self._confidences(output, sequences, layout, num_beams)
+
+    def _confidences(self, output, new_tokens: torch.Tensor, layout, num_beams: int) -> list[float]:
+        if num_beams > 1 and getattr(output, "sequences_scores", None) is not None:
+            return [float(v) for v in output.sequences_scores]
+        # Raw logits, before any logits processor: the model's own probabilities.
+        steps = torch.stack(output.logits, dim=1).float().log_softmax(-1)  # (B, T, V)
+        tokens = new_tokens[:, -steps.shape[1] :]
+        chosen = steps.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        # Tokens after the first EOS are padding; the EOS itself counts (stopping is a decision).
+        finished = (tokens == layout.eos_token_id).long().cumsum(1)
+        keep = (finished == 0) | ((finished == 1) & (tokens == layout.eos_token_id))
+        totals = (chosen * keep).sum(1) / keep.sum(1).clamp(min=1)
+        return [float(v) for v in totals]
 
     # ----------------------------------------------------------------------------------- LoRA
     def add_lora(self, settings: LoraSettings | None = None):
@@ -209,14 +256,22 @@ class BLIP2IDC(torch.nn.Module):
         """Save the adapter (if one is attached) or the whole model, with its processor and IDC config.
 
         An adapter directory holds ``adapter_model.safetensors`` and ``adapter_config.json``, whose
-        ``base_model_name_or_path`` names the model it adapts; ``from_pretrained`` follows it.
+        ``base_model_name_or_path`` names the model it adapts (see ``base_reference``); a base that
+        exists nowhere else (built from a config) is saved inside the adapter, under ``base/``.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if self.has_adapter:
             config = self.peft_model.peft_config["default"]
-            config.base_model_name_or_path = self.source
-            self.peft_model.save_pretrained(str(directory), safe_serialization=True)
+            config.base_model_name_or_path = base_reference(self.source)
+            if config.base_model_name_or_path is None:
+                self._save_base(directory / EMBEDDED_BASE)
+                config.base_model_name_or_path = EMBEDDED_BASE
+            with warnings.catch_warnings():
+                # peft looks for the base's config to detect a resized vocabulary; "tiny" and "base"
+                # are idc's names, resolved at load time (BLIP2IDC never resizes a loaded vocabulary).
+                warnings.filterwarnings("ignore", message="Could not find a config file")
+                self.peft_model.save_pretrained(str(directory), safe_serialization=True)
         else:
             self.base.save_pretrained(str(directory), safe_serialization=True)
             self.processor.save_pretrained(str(directory))
@@ -227,6 +282,19 @@ class BLIP2IDC(torch.nn.Module):
             )
         self.config.save(directory)
         return directory
+
+    def _save_base(self, directory: Path):
+        """The frozen base weights under an adapter (LoRA leaves them untouched), as a plain checkpoint."""
+        state = {
+            name.replace(".base_layer.", "."): tensor
+            for name, tensor in self.peft_model.get_base_model().state_dict().items()
+            if "lora_" not in name
+        }
+        plain = Blip2ForConditionalGeneration(self.base.config)
+        plain.load_state_dict(state, strict=True)
+        plain.save_pretrained(str(directory), safe_serialization=True)
+        self.processor.save_pretrained(str(directory))
+        self.config.save(directory)
 
     @classmethod
     def from_pretrained(
@@ -239,11 +307,13 @@ class BLIP2IDC(torch.nn.Module):
         local_files_only: bool | None = None,
         attn_implementation: str | None = None,
         trainable_adapter: bool = False,
+        base_model: str | None = None,
     ) -> BLIP2IDC:
         """Load a BLIP-2 checkpoint (local folder or hub id), or an adapter folder saved by idc.
 
         ``adapter`` adds a saved LoRA adapter on top of the base. When ``path_or_id`` is itself an
-        adapter folder, its base is read from ``adapter_config.json``. With ``HF_HUB_OFFLINE=1`` (or
+        adapter folder, its base is read from ``adapter_config.json`` unless ``base_model`` (a path,
+        hub id or 'tiny') names it, for an adapter made on another machine. With ``HF_HUB_OFFLINE=1`` (or
         ``local_files_only=True``) nothing is downloaded: a hub id must already be in the HF cache.
         """
         path_or_id = str(path_or_id)
@@ -251,10 +321,10 @@ class BLIP2IDC(torch.nn.Module):
             if adapter is not None:
                 raise ValueError(f"path_or_id {path_or_id!r} is an adapter folder; pass its base, or omit adapter")
             adapter = path_or_id
-            base_id = json.loads((Path(adapter) / ADAPTER_CONFIG_FILE).read_text()).get("base_model_name_or_path")
-            if not base_id:
-                raise ValueError(f"adapter {adapter!r}: adapter_config.json does not name its base model")
-            path_or_id = base_id
+            recorded = json.loads((Path(adapter) / ADAPTER_CONFIG_FILE).read_text()).get("base_model_name_or_path")
+            path_or_id = resolve_base(recorded, adapter, base_model)
+        elif base_model is not None:
+            raise ValueError(f"base_model: only an adapter folder takes one, and {path_or_id!r} is not an adapter")
         if local_files_only is None:
             local_files_only = hub_offline()
         target = pick_device(device)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from idc_engine.model.base_reference import TINY_CHECKPOINT, resolve_spec
 from idc_engine.model.blip2idc import BLIP2IDC
 from idc_engine.model.config import BLIP2IDCConfig
 
-TINY_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "tiny-blip2-shapes"
+__all__ = ["TINY_CHECKPOINT", "load_model"]
 
 
 def load_model(
@@ -16,10 +15,12 @@ def load_model(
     device: str | None = None,
     config: BLIP2IDCConfig | None = None,
     for_training: bool = False,
+    base_model: str | None = None,
 ) -> BLIP2IDC:
     """``spec`` is 'tiny' (the embedded pretrained preset), 'tiny-scratch' (random init), or a path / hub id.
 
-    ``for_training`` keeps fp32 weights on every device; mixed precision comes from autocast.
+    ``base_model`` names the base of an adapter folder made on another machine (a path, hub id or
+    'tiny'). ``for_training`` keeps fp32 weights on every device; mixed precision comes from autocast.
     """
     dtype = "float32" if for_training else None
     if spec == "tiny-scratch":
@@ -29,12 +30,12 @@ def load_model(
             raise ValueError("adapter: a randomly initialised 'tiny-scratch' model has no adapters to load")
         model = build_tiny(config=config)
         return model.to(device) if device else model
-    if spec == "tiny":
-        if not (TINY_CHECKPOINT / "config.json").is_file():
-            raise FileNotFoundError(
-                f"model 'tiny': the embedded checkpoint is missing at {TINY_CHECKPOINT}; run `make pretrain-tiny`"
-            )
-        spec = str(TINY_CHECKPOINT)
     return BLIP2IDC.from_pretrained(
-        spec, adapter=adapter, config=config, device=device, dtype=dtype, trainable_adapter=for_training
+        resolve_spec(spec),
+        adapter=adapter,
+        config=config,
+        device=device,
+        dtype=dtype,
+        trainable_adapter=for_training,
+        base_model=base_model,
     )

@@ -77,7 +77,21 @@ def training_batch(
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def generation_batch(layout: TextLayout, batch_size: int) -> dict[str, torch.Tensor]:
-    """Prompt-only inputs for ``generate``; every row shares the prompt, so none needs padding."""
-    input_ids = torch.tensor([layout.prefix] * batch_size, dtype=torch.long)
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+def generation_batch(
+    layout: TextLayout, batch_size: int, prefixes: list[list[int]] | None = None
+) -> dict[str, torch.Tensor]:
+    """Prompt-only inputs for ``generate``.
+
+    Rows that share the layout's prompt need no padding. Rows with prompts of their own
+    (``prefixes``) are left-padded, so that every row's next token follows its prompt directly.
+    """
+    prefixes = prefixes or [layout.prefix] * batch_size
+    if len(prefixes) != batch_size:
+        raise ValueError(f"prefixes: {len(prefixes)} given for a batch of {batch_size}")
+    length = max(len(p) for p in prefixes)
+    input_ids = torch.full((batch_size, length), layout.pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((batch_size, length), dtype=torch.long)
+    for i, prefix in enumerate(prefixes):
+        input_ids[i, length - len(prefix) :] = torch.tensor(prefix)
+        attention_mask[i, length - len(prefix) :] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}

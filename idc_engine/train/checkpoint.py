@@ -40,6 +40,15 @@ def load_trainable_state(model, state: dict[str, torch.Tensor]):
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
 
 
+def _fsync_path(path: Path):
+    """Flush a file's (or a folder's entries') data to disk: a rename only publishes what is durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_text_atomic(path: Path, text: str):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as handle:
@@ -47,9 +56,19 @@ def _write_text_atomic(path: Path, text: str):
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _fsync_path(path.parent)
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(path.name.split("-")[1])
 
 
 def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: dict, scaler=None, keep: int = 1):
+    """Write ``checkpoint-<step>``, point ``latest`` at it, then delete older ones beyond ``keep``.
+
+    Every file is fsynced before the rename that publishes the folder, so a crash right after the
+    rename cannot leave a published checkpoint with empty files.
+    """
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"checkpoint-{step}"
     staging = Path(tempfile.mkdtemp(dir=root, prefix=f".checkpoint-{step}."))
@@ -64,17 +83,26 @@ def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: d
         }
         torch.save(extras, staging / "optimizer.pt")
         (staging / "state.json").write_text(json.dumps({**state, "step": step}, indent=2))
+        for name in ("trainable.safetensors", "optimizer.pt", "state.json"):
+            _fsync_path(staging / name)
+        _fsync_path(staging)
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
+        _fsync_path(root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _write_text_atomic(root / LATEST, final.name)
-    checkpoints = sorted(root.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    for old in checkpoints[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    prune_checkpoints(root, final, keep)
     return final
+
+
+def prune_checkpoints(root: Path, current: Path, keep: int = 1):
+    """Keep ``current`` and the ``keep - 1`` newest others; never the one just written."""
+    others = sorted((p for p in root.glob("checkpoint-*") if p != current), key=checkpoint_step, reverse=True)
+    for old in others[max(keep - 1, 0) :]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def latest_checkpoint(root: Path) -> Path | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 
 from idc_engine.data.loading import LoadReport, load_pairs
 from idc_engine.data.pair import IDCPair
-from idc_engine.inference.caption import GenerationConfig, caption_pairs
+from idc_engine.inference.caption import GenerationConfig, caption_pairs, pair_prompts
 from idc_engine.model.blip2idc import BLIP2IDC
 from idc_engine.provenance import git_revision, provenance
 from idc_engine.train.augment import augment_pair
@@ -95,7 +96,10 @@ def _autocast(device: torch.device, mixed_precision: str):
 
 @torch.no_grad()
 def validate(model: BLIP2IDC, pairs: list[IDCPair], images, config: TrainConfig, autocast) -> dict:
-    """Validation loss on each pair's first caption and, if asked, CIDEr-D of greedy captions."""
+    """Validation loss on each pair's first caption and, if asked, CIDEr-D of greedy captions.
+
+    Each pair is asked with its own prompt (``metadata["prompt"]``), as in training.
+    """
     from idc_engine.metrics.captions import score_captions
 
     was_training = model.training
@@ -106,12 +110,14 @@ def validate(model: BLIP2IDC, pairs: list[IDCPair], images, config: TrainConfig,
             batch_pairs = pairs[start : start + config.batch_size]
             pixel_values = model.pixel_values(images[start : start + config.batch_size])
             with autocast:
-                loss = model.loss(pixel_values, [p.captions[0] for p in batch_pairs])
+                loss = model.loss(pixel_values, [p.captions[0] for p in batch_pairs], pair_prompts(batch_pairs))
             losses.append(float(loss))
             weights.append(len(batch_pairs))
         result = {"val_loss": float(np.average(losses, weights=weights))}
         if config.eval_metric == "cider":
-            predictions = caption_pairs(model, images, GenerationConfig(batch_size=config.batch_size))
+            predictions = caption_pairs(
+                model, images, GenerationConfig(batch_size=config.batch_size), prompts=pair_prompts(pairs)
+            )
             scores = score_captions(
                 {p.id: c for p, c in zip(pairs, predictions)}, {p.id: p.captions for p in pairs}, ("CIDEr-D",)
             )
@@ -119,6 +125,37 @@ def validate(model: BLIP2IDC, pairs: list[IDCPair], images, config: TrainConfig,
     finally:
         model.train(was_training)
     return result
+
+
+def prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool):
+    """Refuse to mix two runs in one folder: checkpoints of an older run would be pruned or resumed."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {str(out_dir)!r}: is a file, not a folder")
+    if not resume and out_dir.is_dir():
+        present = sorted(p.name for p in out_dir.iterdir())
+        if present and not overwrite:
+            raise ValueError(
+                f"out_dir {str(out_dir)!r}: not empty (holds {', '.join(present[:3])}"
+                f"{' ...' if len(present) > 3 else ''}); resume the run in it, overwrite it, or choose a new folder"
+            )
+        for name in (CHECKPOINT_DIR, MODEL_DIR):
+            if (out_dir / name).exists():
+                shutil.rmtree(out_dir / name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.3g} min"
+
+
+def projected_total_steps(
+    max_steps: int, step: int, elapsed_s: float, budget_s: float, session_steps: int, session_s: float
+) -> int:
+    """The step at which a time-budgeted run will stop: ``max_steps``, or sooner when the clock runs out."""
+    if session_steps <= 0 or session_s <= 0:
+        return max_steps
+    remaining = max(0.0, budget_s - elapsed_s) * session_steps / session_s
+    return int(min(max_steps, step + math.ceil(remaining)))
 
 
 def _improved(metric: str, value: float, best: float | None) -> bool:
@@ -148,17 +185,20 @@ def train(
     resume: bool = False,
     show_progress: bool = True,
     on_step=None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Fine-tune ``model`` on ``train_pairs``; write checkpoints, the best model and a training record.
 
     ``val_pairs`` must not be the test split. ``on_step(step, logs)`` is called after every
     optimizer step; it may raise to stop training (the last checkpoint stays resumable).
+    A new run refuses an ``out_dir`` that holds anything, unless ``resume`` (continue the run in it)
+    or ``overwrite`` (replace its checkpoints and model).
     """
     revision = git_revision()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if any(p.split == "test" for p in (val_pairs or [])):
         raise ValueError("val_pairs: contains test-split pairs; validate on the validation split, never on test")
+    prepare_out_dir(out_dir, resume, overwrite)
     torch.manual_seed(config.seed)
     train_pairs, train_images, train_report = load_pairs(
         train_pairs, skip_bad=config.skip_bad_images, max_cached_pixels=config.max_cached_pixels
@@ -206,13 +246,16 @@ def train(
     stopped = "completed"
     started = time.perf_counter() - state["elapsed_s"]
     bar = tqdm(
-        total=total_steps,
+        # A time-budgeted run ends when the clock does: its length is only known once steps are timed.
+        total=None if config.time_budget_s else total_steps,
         initial=state["step"],
+        desc=f"training ({_duration(config.time_budget_s)} budget)" if config.time_budget_s else "training",
         disable=not show_progress,
         unit="step",
         dynamic_ncols=True,
         mininterval=0.5 if sys.stderr.isatty() else 30.0,  # logs, not terminals, get a line every 30 s
     )
+    session = {"step": state["step"], "clock": time.perf_counter()}
     running_loss, pairs_seen, window_start = None, 0, time.perf_counter()
     try:
         for step in range(state["step"], total_steps):
@@ -262,6 +305,15 @@ def train(
                     loss=f"{running_loss:.3f}", pairs_s=f"{pairs_seen / max(elapsed, 1e-9):.0f}", refresh=False
                 )
                 pairs_seen, window_start = 0, time.perf_counter()
+            if config.time_budget_s:
+                bar.total = projected_total_steps(
+                    total_steps,
+                    step + 1,
+                    state["elapsed_s"],
+                    config.time_budget_s,
+                    step + 1 - session["step"],
+                    time.perf_counter() - session["clock"],
+                )
             bar.update(1)
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == total_steps:
                 save_checkpoint(checkpoints, step + 1, model, optimizer, scheduler, state, scaler)

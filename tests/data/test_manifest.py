@@ -81,3 +81,18 @@ def test_failed_write_keeps_the_previous_manifest(tmp_path):
 def test_pair_validation_names_the_pair():
     with pytest.raises(ValueError, match=r"pair 'x': split: must be one of"):
         IDCPair("x", "a.png", "b.png", ["c"], split="holdout")
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (_record(id="first") + "\n" + _record(id="second") + "\n").encode())
+    assert [p.id for p in read_manifest(path)] == ["first", "second"]
+
+
+def test_bytes_that_are_not_utf8_name_the_file_and_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    second = json.dumps({**json.loads(_record()), "captions": ["la voiture a changé"]}, ensure_ascii=False)
+    latin1 = _record(id="ok") + "\n" + second + "\n"
+    path.write_bytes(latin1.encode("latin-1"))
+    with pytest.raises(ManifestError, match=r"m\.jsonl:2: not UTF-8 text \(byte 0xe9 at column \d+\)"):
+        read_manifest(path)

@@ -1,3 +1,4 @@
+import fiftyone as fo
 import pytest
 
 from fiftyone_plugin.dataset import MODIFIED, REFERENCE
@@ -62,3 +63,19 @@ def test_bad_arguments_are_named(idc_dataset):
         evaluate_idc_captions(idc_dataset, "perfect", "my key")
     with pytest.raises(ValueError, match="pred_field: the modified slice has no field 'nothing'"):
         evaluate_idc_captions(idc_dataset, "nothing", "k")
+
+
+def test_pairs_without_a_caption_are_left_out_and_counted(idc_dataset):
+    _caption(idc_dataset, "partial", lambda refs: refs[0])
+    test = idc_dataset.match_tags("test")
+    uncaptioned = test.select_group_slices(MODIFIED).limit(3).values("id")
+    idc_dataset.set_values("partial", {i: None for i in uncaptioned}, key_field="id")
+    results = evaluate_idc_captions(test, "partial", "partial_eval")
+    total = len(test.select_group_slices(MODIFIED))
+    assert results.left_out["count"] == 3 and results.metrics["count"] == total - 3
+    assert results.baselines["mean_sentence"]["table"]["all"]["count"] == total - 3
+    assert "chosen on validation" in results.baselines["mean_sentence"]["note"]
+    assert idc_dataset.load_evaluation_results("partial_eval").left_out["count"] == 3
+    with pytest.raises(ValueError, match="pred_field 'nothing_yet': none of the 24 pairs has a caption"):
+        idc_dataset.add_sample_field("nothing_yet", fo.StringField)
+        evaluate_idc_captions(test, "nothing_yet", "k")

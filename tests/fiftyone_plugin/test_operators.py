@@ -7,8 +7,9 @@ import pytest
 import yaml
 from fiftyone.operators.executor import ExecutionError
 
+from fiftyone_plugin.captioning import Cancelled, caption_samples
 from fiftyone_plugin.dataset import MODIFIED, REFERENCE
-from fiftyone_plugin.runs import Cancelled, caption_samples, train_on_samples
+from fiftyone_plugin.runs import train_on_samples
 from idc_engine.model.loading import load_model
 from idc_engine.train.config import TrainConfig
 

@@ -1,11 +1,102 @@
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
 from PIL import Image
 
-from idc_engine.metrics.baselines import BaselineConfig, mean_sentence, nearest_neighbour
+from idc_engine.data.formats import read_format
+from idc_engine.data.pair import IDCPair
+from idc_engine.metrics import report as report_module
+from idc_engine.metrics.baselines import (
+    BaselineConfig,
+    ConstantCider,
+    choose_mean_sentence,
+    frequent_captions,
+    mean_sentence,
+    nearest_neighbour,
+)
+from idc_engine.metrics.captions import tokenize
+from idc_engine.metrics.report import evaluate
+from tests.data.formats import FIXTURES, requires_fixtures
+
+
+def _splits(name: str, folder: str, **options) -> dict[str, list[list[str]]]:
+    result = read_format(name, FIXTURES / folder, FIXTURES / folder, check_images=False, **options)
+    return {s: [p.captions for p in result.pairs if p.split == s] for s in ("train", "validation", "test")}
 
 
 def test_mean_sentence_is_the_consensus_caption():
     train = [["a dog appeared", "a dog was added"]] * 5 + [["the cat left"]] * 2 + [["the dog was added"]]
-    assert mean_sentence(train, BaselineConfig()) in ("a dog was added", "a dog appeared")
+    assert mean_sentence(train, config=BaselineConfig()) in ("a dog was added", "a dog appeared")
+
+
+def test_mean_sentence_is_chosen_on_the_validation_split_when_given():
+    train = [["a dog was added"]] * 6 + [["the cat left"]] * 2
+    validation = [["the cat left", "a cat went away"]] * 4 + [["a dog was added"]]
+    assert mean_sentence(train) == "a dog was added"
+    chosen = choose_mean_sentence(train, validation)
+    assert (chosen.sentence, chosen.split, chosen.candidates, chosen.pairs) == ("the cat left", "validation", 2, 5)
+    assert mean_sentence(train, validation) == "the cat left"
+    with pytest.raises(TypeError, match="config="):
+        mean_sentence(train, BaselineConfig())
+
+
+def test_evaluate_chooses_the_mean_sentence_on_validation_pairs(monkeypatch):
+    # Scoring is not under test here (it runs Java twice per system): keep what evaluate hands it.
+    monkeypatch.setattr(
+        report_module, "score_system", lambda name, predictions, pairs, note="": SimpleNamespace(note=note)
+    )
+
+    def pairs(split, captions):
+        return [IDCPair(f"{split}{i}", Path("r.png"), Path("m.png"), c, split) for i, c in enumerate(captions)]
+
+    train = pairs("train", [["a dog was added"]] * 6 + [["the cat left"]] * 2)
+    validation = pairs("validation", [["the cat left", "a cat went away"]] * 4 + [["a dog was added"]])
+    test = pairs("test", [["the cat left", "the cat is gone"]] * 3)
+    predictions = {p.id: "the cat left" for p in test}
+    report = evaluate(test, predictions, train, nearest=False, validation_pairs=validation)
+    note = report.systems["mean_sentence"].note
+    assert note == "always: 'the cat left' (chosen on validation among 2 training captions)"
+    report = evaluate(test, predictions, train, nearest=False, validation_pairs=[])
+    assert (
+        report.systems["mean_sentence"].note == "always: 'a dog was added' (chosen on train among 2 training captions)"
+    )
+
+
+def test_frequent_captions_count_spellings_together():
+    captions = [["Brighten the image ", "zoom in"], ["brighten  the image"], ["Brighten the image"], ["zoom in"], ["x"]]
+    assert frequent_captions(captions, 2) == ["Brighten the image", "zoom in"]
+
+
+@requires_fixtures
+def test_constant_cider_equals_a_fresh_corpus_cider_call():
+    from pycocoevalcap.cider.cider import Cider
+
+    splits = _splits("ier", "ier")
+    references = splits["validation"][:150]
+    candidates = frequent_captions(splits["train"], 6) + ["make the sky blue and remove the man on the left"]
+    tokens = tokenize({**{f"r{i}": refs for i, refs in enumerate(references)}, "c": candidates})
+    gts = {i: tokens[f"r{i}"] for i in range(len(references))}
+    scorer = ConstantCider(list(gts.values()))
+    for candidate in tokens["c"]:
+        score, items = Cider().compute_score(gts, {i: [candidate] for i in gts})
+        assert scorer.score(candidate) == score
+        assert np.array_equal(scorer.item_scores(candidate), items)
+
+
+@requires_fixtures
+def test_spot_the_diff_constant_is_as_strong_on_test_as_any_frequent_training_caption():
+    # The old rule (60 candidates scored on 600 training pairs) chose "the person on the stairs is
+    # no longer there": test CIDEr-D 12.8, while "there is a car in the parking lot" scores 29.7.
+    splits = _splits("spot-the-diff", "spot_the_diff", merge_repeats=True)
+    chosen = choose_mean_sentence(splits["train"], splits["validation"])
+    assert (chosen.split, chosen.candidates) == ("validation", 300)
+    sample = frequent_captions(splits["train"], 100)
+    tokens = tokenize({**{f"r{i}": refs for i, refs in enumerate(splits["test"])}, "c": sample, "x": [chosen.sentence]})
+    test = ConstantCider([tokens[f"r{i}"] for i in range(len(splits["test"]))])
+    best_of_sample = max(test.score(c) for c in tokens["c"] if c.strip())
+    assert test.score(tokens["x"][0]) >= best_of_sample > 0.25
 
 
 def test_nearest_neighbour_returns_the_closest_pairs_caption():

@@ -77,3 +77,17 @@ def test_category_table_uses_whole_split_cider():
     assert table["none"]["CIDEr-D"] == pytest.approx(ours.per_sample["c"]["CIDEr-D"])
     assert table["none"]["CIDEr-D"] > 0  # a subset of identical references would have weighed it zero
     assert table["all"]["count"] == 4 and table["color"]["count"] == 1
+
+
+def test_tokenize_matches_pycocoevalcap_and_keeps_the_console_quiet(capfd):
+    from idc_engine.metrics.captions import tokenize
+
+    texts = {
+        "x": ["The red circle (left) turned BLUE!", "It's gone -- isn't it?", "café, naïve; ok...", "..."],
+        "y": ["two\nlines", "a  spaced   caption"],
+    }
+    expected = PTBTokenizer().tokenize({k: [{"caption": c} for c in v] for k, v in texts.items()})
+    capfd.readouterr()
+    assert tokenize(texts) == expected
+    captured = capfd.readouterr()
+    assert "PTBTokenizer" not in captured.err + captured.out

@@ -110,3 +110,13 @@ def test_training_lowers_the_loss(tiny_model, shapes_pairs, tmp_path):
 def test_bad_train_config_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_a_time_budgeted_run_shows_progress_against_the_clock(tiny_model, shapes_pairs, tmp_path, capsys):
+    """A 2-second budget with room for 10,000 steps must not show '/10000' steps."""
+    config = _config(max_steps=10_000, time_budget_s=2.0, checkpoint_every=10_000, batch_size=2)
+    result = train(tiny_model, shapes_pairs[:8], None, config, tmp_path, show_progress=True)
+    assert result.stopped == "time_budget"
+    final = capsys.readouterr().err.strip().splitlines()[-1].split("\r")[-1]
+    assert f"{result.steps}/{result.steps}" in final and "/10000" not in final, final
+    assert "(2 s budget)" in final

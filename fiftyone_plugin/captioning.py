@@ -1,0 +1,57 @@
+"""Captions written back to IDC datasets: one path for the operator and for ``apply_model``.
+
+The engine's ``caption_idc_pairs`` captions the pairs (a pair whose image cannot be read is skipped
+and counted, never its whole batch); ``write_captions`` stores each caption on both slices of its pair,
+with the model's confidence beside it in ``<field>_confidence``.
+"""
+
+from __future__ import annotations
+
+from fiftyone_plugin.dataset import dataset_to_pairs, write_pair_values
+from idc_engine.inference.caption import CaptionResult, GenerationConfig, caption_idc_pairs
+
+
+class Cancelled(Exception):
+    """Raised from a progress callback when the user cancelled the operation."""
+
+
+def confidence_field(label_field: str) -> str:
+    return f"{label_field}_confidence"
+
+
+def write_captions(dataset, label_field: str, result: CaptionResult):
+    """Store every caption of ``result`` (and its confidence) on both slices of its pair."""
+    write_pair_values(dataset, label_field, result.captions)
+    write_pair_values(dataset, confidence_field(label_field), {k: round(v, 5) for k, v in result.confidences.items()})
+
+
+def caption_samples(
+    samples,
+    model,
+    label_field: str = "idc_caption",
+    generation: GenerationConfig | None = None,
+    progress=None,
+    cancelled=None,
+) -> dict:
+    """Caption every pair in ``samples`` and write ``label_field`` on both slices of its group.
+
+    Captions are written in one go after all are computed, so a cancelled run writes nothing.
+    """
+    if not label_field.isidentifier():
+        raise ValueError(f"label_field must be a valid identifier, got {label_field!r}")
+    pairs = dataset_to_pairs(samples)
+
+    def on_batch(done, total):
+        if cancelled is not None and cancelled():
+            raise Cancelled(f"captioning cancelled after {done} of {total} pairs; nothing was written")
+        if progress is not None:
+            progress(done / max(total, 1), f"{done}/{total} pairs")
+
+    result = caption_idc_pairs(model, pairs, generation or GenerationConfig(), progress=on_batch)
+    write_captions(samples._dataset, label_field, result)
+    return {
+        "captioned": len(result.captions),
+        "skipped": result.report.skipped_count,
+        "skipped_examples": [reason for _, reason in result.report.skipped[:3]],
+        "label_field": label_field,
+    }
