@@ -2,8 +2,10 @@
 
     python -m fiftyone_plugin.demo --demo-dir runs/demo
 
-Images, reference captions, the demo model's captions (``idc_caption``, test split) and their
-scores (evaluation key ``demo``) land in one grouped dataset; the command to open it is printed.
+Images, reference captions, the demo model's captions (``idc_caption``, test split) with their
+confidence, their scores (evaluation key ``demo``), the model's attention heatmaps on both slices
+(``idc_attention``) and its difference regions on the modified slice (``idc_regions``) land in one
+grouped dataset; the command to open it is printed.
 """
 
 from __future__ import annotations
@@ -17,21 +19,30 @@ DATASET = "idc-demo"
 
 
 def build_demo_dataset(demo_dir, name: str = DATASET):
+    from fiftyone_plugin.captioning import confidence_field
     from fiftyone_plugin.dataset import pairs_to_dataset, write_pair_values
     from fiftyone_plugin.evaluation import evaluate_idc_captions
+    from fiftyone_plugin.heatmaps import compute_heatmaps
     from idc_engine.data.manifest import read_manifest
+    from idc_engine.model.loading import load_model
 
     demo_dir = Path(demo_dir)
     pairs = read_manifest(demo_dir / "data" / "manifest.jsonl")
-    predictions = {}
+    predictions, confidences = {}, {}
     with (demo_dir / "predictions.jsonl").open() as handle:
         for line in handle:
             record = json.loads(line)
             predictions[record["id"]] = record["caption"]
+            if "confidence" in record:
+                confidences[record["id"]] = record["confidence"]
     dataset = pairs_to_dataset(pairs, name=name, persistent=True, overwrite=True)
     write_pair_values(dataset, "idc_caption", predictions)
-    results = evaluate_idc_captions(dataset.match_tags("test"), "idc_caption", "demo")
-    return dataset, results
+    write_pair_values(dataset, confidence_field("idc_caption"), confidences)
+    test = dataset.match_tags("test")
+    results = evaluate_idc_captions(test, "idc_caption", "demo")
+    model = load_model(str(demo_dir / "run" / "model"))  # the adapter that wrote the captions
+    maps = compute_heatmaps(test, model, caption_field="idc_caption", batch_size=32)
+    return dataset, results, maps
 
 
 def main(argv=None):
@@ -39,11 +50,13 @@ def main(argv=None):
     parser.add_argument("--demo-dir", default="runs/demo", help="the --out folder of `idc demo`")
     parser.add_argument("--name", default=DATASET, help="dataset name")
     args = parser.parse_args(argv)
-    dataset, results = build_demo_dataset(args.demo_dir, args.name)
+    dataset, results, maps = build_demo_dataset(args.demo_dir, args.name)
     cider = results.metrics["CIDEr-D"] * 100
     print(
         f"FiftyOne dataset {dataset.name!r}: {len(dataset.select_group_slices())} samples in "
-        f"{len(dataset.select_group_slices('modified'))} pair groups; test CIDEr-D {cider:.1f} (eval key 'demo')"
+        f"{len(dataset.select_group_slices('modified'))} pair groups; test CIDEr-D {cider:.1f} (eval key 'demo'); "
+        f"attention heatmaps of {maps['pairs']} test pairs on both slices (idc_attention), "
+        f"{maps['regions']} difference regions (idc_regions)"
     )
     print(f"open it in the App:  .venv/bin/fiftyone app launch {dataset.name}")
     return 0

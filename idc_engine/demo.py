@@ -1,6 +1,9 @@
 """`idc demo`: shapes-change end to end on a CPU, with baselines, in a few minutes.
 
-1. write the shapes-change benchmark (train / validation / test),
+1. write a shapes-change benchmark (train / validation / test) whose objects are smaller than any
+   the embedded checkpoint was pretrained on (radius 0.15-0.19 of the side), so that there is
+   something for fine-tuning to learn: on its own pretraining distribution the checkpoint is already
+   near its best, and LoRA there moves CIDEr-D by about 1 %,
 2. load the embedded tiny BLIP2IDC and adapt it to the training split with LoRA,
 3. caption the test split, before and after adaptation,
 4. score both against the mean-sentence and nearest-neighbour baselines, overall and per change type.
@@ -13,11 +16,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from idc_engine.data.loading import load_pairs
 from idc_engine.data.manifest import read_manifest
 from idc_engine.data.pair import split_pairs
 from idc_engine.data.shapes_change import ShapesChangeConfig, generate
-from idc_engine.inference.caption import GenerationConfig, caption_pairs
+from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
 from idc_engine.metrics.report import evaluate, format_report, score_system
 from idc_engine.model.config import LoraSettings
 from idc_engine.model.loading import load_model
@@ -31,6 +33,10 @@ class DemoConfig:
     train_pairs: int = field(default=4000, metadata={"help": "training pairs"})
     validation_pairs: int = field(default=200, metadata={"help": "validation pairs (model selection)"})
     test_pairs: int = field(default=500, metadata={"help": "test pairs (scored once, at the end)"})
+    min_radius: float = field(
+        default=0.10, metadata={"help": "smallest object radius (the checkpoint was pretrained on 0.15-0.19)"}
+    )
+    max_radius: float = field(default=0.12, metadata={"help": "largest object radius, fraction of the side"})
     model: str = field(default="tiny", metadata={"help": "model to adapt: 'tiny', 'tiny-scratch' or a path"})
     finetune: str = field(default="lora", metadata={"help": "'lora' (as in the paper) or 'full'"})
     minutes: float = field(default=6.0, metadata={"help": "CPU minutes of training"})
@@ -49,19 +55,18 @@ class DemoConfig:
 
 def _benchmark(config: DemoConfig, data_dir: Path) -> Path:
     """Generate the benchmark once; regenerate only when its size or seed changed."""
+    shapes = ShapesChangeConfig(seed=config.seed, min_radius=config.min_radius, max_radius=config.max_radius)
     wanted = {
-        "seed": config.seed,
         "train": config.train_pairs,
         "validation": config.validation_pairs,
         "test": config.test_pairs,
+        "shapes_change": asdict(shapes),
     }
     stamp = data_dir / "benchmark.json"
     manifest = data_dir / "manifest.jsonl"
-    if manifest.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+    if manifest.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == json.loads(json.dumps(wanted)):
         return manifest
-    manifest = generate(
-        data_dir, config.train_pairs, config.test_pairs, config.validation_pairs, ShapesChangeConfig(seed=config.seed)
-    )
+    manifest = generate(data_dir, config.train_pairs, config.test_pairs, config.validation_pairs, shapes)
     stamp.write_text(json.dumps(wanted))
     return manifest
 
@@ -72,17 +77,17 @@ def run_demo(config: DemoConfig, out_dir) -> dict:
     clock = {"start": time.perf_counter()}
     print(
         f"[1/4] shapes-change: {config.train_pairs} train, {config.validation_pairs} validation, "
-        f"{config.test_pairs} test pairs (seed {config.seed})"
+        f"{config.test_pairs} test pairs (seed {config.seed}), objects of radius {config.min_radius:g}-"
+        f"{config.max_radius:g}"
     )
     pairs = read_manifest(_benchmark(config, out_dir / "data"))
     train_pairs, val_pairs = split_pairs(pairs, "train"), split_pairs(pairs, "validation")
     test_pairs = split_pairs(pairs, "test")
-    test_pairs, test_images, _ = load_pairs(test_pairs)
     clock["data"] = time.perf_counter()
 
     model = load_model(config.model, for_training=True)
     generation = GenerationConfig(batch_size=64)
-    before = caption_pairs(model, test_images, generation)
+    before = caption_idc_pairs(model, test_pairs, generation, skip_bad=False).captions
     print(f"[2/4] {config.finetune} fine-tuning of {config.model!r} for {config.minutes:g} CPU minutes")
     train_config = TrainConfig(
         finetune=config.finetune,
@@ -101,18 +106,23 @@ def run_demo(config: DemoConfig, out_dir) -> dict:
     clock["train"] = time.perf_counter()
 
     print(f"[3/4] captioning {len(test_pairs)} test pairs")
-    after = caption_pairs(model, test_images, generation)
-    predictions = {p.id: c for p, c in zip(test_pairs, after)}
+    after = caption_idc_pairs(model, test_pairs, generation, skip_bad=False)
+    predictions = after.captions
     with (out_dir / "predictions.jsonl").open("w") as handle:
         for pair in test_pairs:
-            handle.write(json.dumps({"id": pair.id, "caption": predictions[pair.id]}) + "\n")
+            record = {
+                "id": pair.id,
+                "caption": predictions[pair.id],
+                "confidence": round(after.confidences[pair.id], 5),
+            }
+            handle.write(json.dumps(record) + "\n")
     clock["caption"] = time.perf_counter()
 
     print("[4/4] scoring against the references and the baselines")
-    report = evaluate(test_pairs, predictions, train_pairs)
+    report = evaluate(test_pairs, predictions, train_pairs, validation_pairs=val_pairs)
     report.systems["before_adaptation"] = score_system(
         "before_adaptation",
-        {p.id: c for p, c in zip(test_pairs, before)},
+        before,
         test_pairs,
         note=f"{config.model!r} as loaded, before the demo's training",
     )

@@ -1,21 +1,43 @@
-"""`idc demo` end to end at a small size: the embedded checkpoint, adapted, scored and read back."""
+"""`make demo` end to end at a small size: the embedded checkpoint adapted, scored, read back, and
+turned into the FiftyOne dataset a newcomer opens."""
 
 import json
 
 from idc_engine.demo import DemoConfig, run_demo
 
 
-def test_demo_writes_predictions_and_a_report_with_baselines_and_readings(tmp_path, capsys):
+def test_demo_writes_predictions_a_report_and_the_fiftyone_dataset(tmp_path, capsys):
     config = DemoConfig(train_pairs=48, validation_pairs=8, test_pairs=30, minutes=0.05, batch_size=8, examples=3)
     summary = run_demo(config, tmp_path)
 
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
-    assert len(predictions) == 30
-    saved = json.loads((tmp_path / "report.json").read_text())
-    assert set(saved["report"]) == {"model", "mean_sentence", "nearest_neighbour", "before_adaptation"}
-    assert all(saved["report"][name]["change_reading"] for name in saved["report"])
-    model = saved["report"]["model"]["change_reading"]["all"]
+    assert len(predictions) == 30 and all(p["confidence"] <= 0.0 for p in predictions)
+    saved = json.loads((tmp_path / "report.json").read_text())["report"]
+    systems = saved["systems"]
+    assert set(systems) == {"model", "mean_sentence", "nearest_neighbour", "before_adaptation"}
+    assert all(systems[name]["change_reading"] for name in systems)
+    model = systems["model"]["change_reading"]["all"]
     assert model["count"] == 30 and model["unread"] < 0.5  # the embedded model speaks in the benchmark's words
     # The embedded checkpoint already reads the images: it beats the one-sentence baseline.
     assert summary["cider_vs_mean_sentence"]["all"] > 1.5
-    assert "right change (exact / type)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "right change (exact / type)" in printed
+    assert "PTBTokenizer" not in printed
+
+    import fiftyone as fo
+
+    from fiftyone_plugin.demo import build_demo_dataset
+
+    dataset, results, maps = build_demo_dataset(tmp_path, name="idc-demo-test")
+    try:
+        test = dataset.match_tags("test")
+        assert results.metrics["count"] == 30 and maps["pairs"] == 30
+        for slice_name in ("reference", "modified"):
+            on_slice = test.select_group_slices(slice_name)
+            assert all(isinstance(c, str) for c in on_slice.values("idc_caption"))
+            assert all(c <= 0.0 for c in on_slice.values("idc_caption_confidence"))
+            assert all(isinstance(h, fo.Heatmap) for h in on_slice.values("idc_attention"))
+        regions = test.select_group_slices("modified").values("idc_regions")
+        assert all(isinstance(r, fo.Detections) for r in regions) and maps["regions"] > 0
+    finally:
+        dataset.delete()
