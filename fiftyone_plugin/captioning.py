@@ -7,6 +7,8 @@ with the model's confidence beside it in ``<field>_confidence``.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from fiftyone_plugin.dataset import dataset_to_pairs, write_pair_values
 from idc_engine.inference.caption import CaptionResult, GenerationConfig, caption_idc_pairs
 
@@ -19,10 +21,24 @@ def confidence_field(label_field: str) -> str:
     return f"{label_field}_confidence"
 
 
-def write_captions(dataset, label_field: str, result: CaptionResult):
-    """Store every caption of ``result`` (and its confidence) on both slices of its pair."""
+CAPTION_SOURCES = "idc_caption_sources"  # dataset.info key: caption field -> the model that wrote it
+
+
+def write_captions(dataset, label_field: str, result: CaptionResult, model_spec: str | None = None):
+    """Store every caption of ``result`` (and its confidence) on both slices of its pair, and which
+    model wrote the field (``caption_source``), so that retraining can start from it."""
     write_pair_values(dataset, label_field, result.captions)
     write_pair_values(dataset, confidence_field(label_field), {k: round(v, 5) for k, v in result.confidences.items()})
+    if model_spec is not None and result.captions:
+        sources = dict(dataset.info.get(CAPTION_SOURCES) or {})
+        sources[label_field] = {"model": str(model_spec), "at": datetime.now(timezone.utc).isoformat()}
+        dataset.info[CAPTION_SOURCES] = sources
+        dataset.save()
+
+
+def caption_source(dataset, label_field: str) -> str | None:
+    """The model (path, hub id, adapter folder or 'tiny') that last wrote ``label_field``, if known."""
+    return (dataset.info.get(CAPTION_SOURCES) or {}).get(label_field, {}).get("model")
 
 
 def caption_samples(
@@ -48,7 +64,7 @@ def caption_samples(
             progress(done / max(total, 1), f"{done}/{total} pairs")
 
     result = caption_idc_pairs(model, pairs, generation or GenerationConfig(), progress=on_batch)
-    write_captions(samples._dataset, label_field, result)
+    write_captions(samples._dataset, label_field, result, model_spec=getattr(model, "spec", None))
     return {
         "captioned": len(result.captions),
         "skipped": result.report.skipped_count,

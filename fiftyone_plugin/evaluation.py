@@ -8,6 +8,8 @@ Re-running a key first deletes that key's fields and nothing else.
 
 from __future__ import annotations
 
+import hashlib
+
 import fiftyone.core.evaluation as foev
 
 from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, REFERENCE, check_grouped, dataset_to_pairs
@@ -22,11 +24,20 @@ def sample_fields(eval_key: str) -> list[str]:
     return [f"{eval_key}_{suffix}" for suffix in PER_SAMPLE.values()]
 
 
+REFERENCES = ("captions", "reviewed")
+
+
+def pairs_digest(pair_ids) -> str:
+    """A fingerprint of a set of pairs: two runs with the same one scored the same pairs."""
+    return hashlib.sha256("\n".join(sorted(pair_ids)).encode()).hexdigest()[:16]
+
+
 class IDCCaptionEvaluationConfig(foev.EvaluationMethodConfig):
-    def __init__(self, pred_field, baselines=True, **kwargs):
+    def __init__(self, pred_field, baselines=True, references="captions", **kwargs):
         super().__init__(**kwargs)
         self.pred_field = pred_field
         self.baselines = baselines
+        self.references = references
 
     @property
     def type(self):
@@ -66,11 +77,14 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
         baselines=None,
         change_reading=None,
         left_out=None,
+        pairs=None,
         backend=None,
     ):
         super().__init__(samples, config, eval_key, backend=backend)
         # Pairs of the view without a caption in pred_field: not scored by any system.
         self.left_out = left_out or {"count": 0, "pairs": []}
+        # The scored pairs: their count and fingerprint (compare_runs needs both runs on the same ones).
+        self.pairs = pairs or {"count": 0, "digest": None}
         self.metrics = metrics or {}
         self.per_category = per_category or {}
         self.baselines = baselines or {}
@@ -88,25 +102,38 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
             baselines=d.get("baselines"),
             change_reading=d.get("change_reading"),
             left_out=d.get("left_out"),
+            pairs=d.get("pairs"),
         )
 
 
-def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bool = True, progress=None):
+def evaluate_idc_captions(
+    samples, pred_field: str, eval_key: str, baselines: bool = True, progress=None, references: str = "captions"
+):
     """Score ``pred_field`` (on the modified slice) of every pair in ``samples`` against its captions.
 
     Pass a view (e.g. ``dataset.match_tags("test")``) to score one split. Pairs without a caption are
     left out and counted (``results.left_out``). The baselines draw on the dataset's train split; the
-    mean sentence is chosen on its validation split (train when it has none). Returns the stored
-    :class:`IDCCaptionEvaluationResults`.
+    mean sentence is chosen on its validation split (train when it has none). ``references``:
+    ``captions`` (the dataset's own) or ``reviewed`` (the reviewers' accepted and edited captions,
+    only on the pairs that have one). Returns the stored :class:`IDCCaptionEvaluationResults`.
     """
     if not eval_key.isidentifier():
         raise ValueError(f"eval_key must be a valid identifier, got {eval_key!r}")
+    if references not in REFERENCES:
+        raise ValueError(f"references must be one of {REFERENCES}, got {references!r}")
     dataset = samples._dataset
     check_grouped(dataset)
     modified = samples.select_group_slices(MODIFIED)
     if not modified.has_field(pred_field):
         raise ValueError(f"pred_field: the modified slice has no field {pred_field!r}")
-    pairs = dataset_to_pairs(samples)
+    if references == "reviewed":
+        from fiftyone_plugin.review import reviewed_pairs
+
+        pairs = reviewed_pairs(samples)
+        if not pairs:
+            raise ValueError("references 'reviewed': no pair of the view has an accepted or edited caption")
+    else:
+        pairs = dataset_to_pairs(samples)
     group_ids, pair_ids, predictions = modified.values([f"{GROUP_FIELD}.id", "pair_id", pred_field])
     captioned = {pid: c for pid, c in zip(pair_ids, predictions) if isinstance(c, str)}
     if not captioned:
@@ -122,7 +149,7 @@ def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bo
         progress(0.1, "scoring captions")
     report = evaluate(pairs, captioned, train_pairs, BaselineConfig(), validation_pairs=validation_pairs)
 
-    config = IDCCaptionEvaluationConfig(pred_field, baselines=baselines)
+    config = IDCCaptionEvaluationConfig(pred_field, baselines=baselines, references=references)
     method = config.build()
     # Registers the run; an existing run of this key is cleaned up first (its fields only).
     method.register_run(samples, eval_key, overwrite=True, cleanup=True)
@@ -151,6 +178,7 @@ def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bo
         },
         change_reading=model.reading,
         left_out={"count": len(report.left_out), "pairs": report.left_out[:20]},
+        pairs={"count": len(model.predictions), "digest": pairs_digest(model.predictions)},
         backend=method,
     )
     method.save_run_results(samples, eval_key, results)
@@ -158,8 +186,20 @@ def evaluate_idc_captions(samples, pred_field: str, eval_key: str, baselines: bo
 
 
 def compare_runs(dataset, eval_key_a: str, eval_key_b: str, metric: str = "CIDEr-D") -> dict:
-    """``metric`` of two evaluation runs side by side, overall and per category, with b - a."""
+    """``metric`` of two evaluation runs side by side, overall and per category, with b - a.
+
+    Both runs must have scored the same pairs against the same kind of references: a difference
+    between runs over different pairs would measure the pairs, not the models.
+    """
     a, b = dataset.load_evaluation_results(eval_key_a), dataset.load_evaluation_results(eval_key_b)
+    if a.pairs.get("digest") is None or a.pairs != b.pairs:
+        raise ValueError(
+            f"eval keys {eval_key_a!r} and {eval_key_b!r} scored different pairs ({a.pairs.get('count')} and "
+            f"{b.pairs.get('count')}); evaluate both on the same view to compare them"
+        )
+    kinds = (a.config.references, b.config.references)
+    if kinds[0] != kinds[1]:
+        raise ValueError(f"eval keys {eval_key_a!r} and {eval_key_b!r} used different references {kinds}")
     rows = {"all": (a.metrics.get(metric), b.metrics.get(metric))}
     for category in sorted(set(a.per_category) | set(b.per_category)):
         rows[category] = (a.per_category.get(category, {}).get(metric), b.per_category.get(category, {}).get(metric))

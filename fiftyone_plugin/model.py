@@ -102,7 +102,7 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
         if self._results.captions:
             label_field = self._written_field()
             if label_field is not None:
-                write_captions(self._dataset, label_field, self._results)
+                write_captions(self._dataset, label_field, self._results, model_spec=self.idc.spec)
         if self.last_report.skipped:
             logger.warning("BLIP2IDC skipped pairs whose images could not be read: %s", self.last_report.summary())
         if self._refused is not None and exc_type is None:

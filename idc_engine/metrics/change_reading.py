@@ -58,6 +58,14 @@ def _truth(pair: IDCPair) -> ChangeReading | None:
     return None
 
 
+def exactly_right(pair: IDCPair, caption: str | None) -> bool:
+    """Whether ``caption`` states exactly the change of a shapes-change pair (type, colours, shape)."""
+    truth = _truth(pair)
+    if truth is None:
+        raise ValueError(f"pair {pair.id!r}: no reference caption reads as a shapes-change template")
+    return read_change(caption) == truth
+
+
 def readable(pairs: list[IDCPair]) -> bool:
     """Whether every pair's references state a shapes-change (so its captions can be read back)."""
     return bool(pairs) and all(_truth(p) is not None for p in pairs)

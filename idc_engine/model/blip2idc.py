@@ -55,6 +55,8 @@ class BLIP2IDC(torch.nn.Module):
         self.processor = processor
         self.config = config or BLIP2IDCConfig()
         self.source = str(source) if source is not None else None
+        # What a user names to load this model again (an adapter's folder, not its base); see load_model.
+        self.spec = self.source
         self.peft_model = None
         self._ensure_image_token()
         self.stream_embedding = None
@@ -354,6 +356,7 @@ class BLIP2IDC(torch.nn.Module):
         idc = cls(model, processor, model_config, source=path_or_id)
         if adapter is not None:
             idc._load_adapter(adapter, trainable_adapter)
+            idc.spec = str(Path(adapter).resolve()) if Path(adapter).exists() else str(adapter)
         elif Path(path_or_id, STREAM_EMBEDDING_FILE).is_file():
             idc._load_stream_embedding(path_or_id)
         idc.eval()

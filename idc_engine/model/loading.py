@@ -29,8 +29,9 @@ def load_model(
         if adapter is not None:
             raise ValueError("adapter: a randomly initialised 'tiny-scratch' model has no adapters to load")
         model = build_tiny(config=config)
+        model.spec = spec
         return model.to(device) if device else model
-    return BLIP2IDC.from_pretrained(
+    model = BLIP2IDC.from_pretrained(
         resolve_spec(spec),
         adapter=adapter,
         config=config,
@@ -39,3 +40,6 @@ def load_model(
         trainable_adapter=for_training,
         base_model=base_model,
     )
+    if spec == "tiny" and adapter is None:
+        model.spec = spec
+    return model

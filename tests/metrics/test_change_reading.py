@@ -60,3 +60,20 @@ def test_missing_predictions_and_unreadable_references_are_named():
         reading_accuracy({}, pairs)
     with pytest.raises(ValueError, match="pair 'x': no reference caption reads"):
         reading_accuracy({"x": "there is no change"}, [_pair("x", "add", ["a cat appeared"])])
+
+
+def test_auroc_and_the_head_of_the_queue():
+    import numpy as np
+
+    from idc_engine.metrics.confidence import auroc, queue_figures
+
+    right = np.array([True, True, False, False])
+    assert auroc(np.array([0.9, 0.8, 0.1, 0.2]), right) == 1.0
+    assert auroc(np.array([0.1, 0.2, 0.9, 0.8]), right) == 0.0
+    assert auroc(np.array([0.5, 0.5, 0.5, 0.5]), right) == 0.5  # ties count half
+    assert auroc(np.array([0.9, 0.1, 0.5, 0.05]), right) == 0.75
+    confidences = np.linspace(-1.0, 0.0, 20)  # the 2 least confident of 20 are the wrong ones
+    right = np.ones(20, dtype=bool)
+    right[:2] = False
+    figures = queue_figures(confidences, right)
+    assert figures["wrong_share_first_10pct_queue"] == 1.0 and figures["wrong_share_first_10pct_random"] == 0.1
