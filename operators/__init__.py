@@ -18,9 +18,17 @@ from .apply import ApplyBLIP2IDC  # noqa: E402
 from .evaluate import EvaluateIDCCaptions  # noqa: E402
 from .heatmaps import ComputeIDCHeatmaps  # noqa: E402
 from .import_dataset import ImportIDCDataset  # noqa: E402
+from .retrain import RetrainOnReviewed  # noqa: E402
 from .train import TrainBLIP2IDC  # noqa: E402
 
-OPERATORS = (ImportIDCDataset, TrainBLIP2IDC, ApplyBLIP2IDC, EvaluateIDCCaptions, ComputeIDCHeatmaps)
+OPERATORS = (
+    ImportIDCDataset,
+    TrainBLIP2IDC,
+    ApplyBLIP2IDC,
+    EvaluateIDCCaptions,
+    ComputeIDCHeatmaps,
+    RetrainOnReviewed,
+)
 
 
 def register(p):

@@ -1,7 +1,7 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from .common import cancelled, check_grouped_dataset, check_identifier, check_positive, progress
+from .common import cancelled, check_grouped_dataset, check_positive, done, field_input, model_input, progress
 
 
 class ApplyBLIP2IDC(foo.Operator):
@@ -10,19 +10,21 @@ class ApplyBLIP2IDC(foo.Operator):
         return foo.OperatorConfig(
             name="apply_blip2idc",
             label="IDC: caption the differences with BLIP2IDC",
+            dynamic=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
+            default_choice_to_delegated=True,
         )
 
     def resolve_input(self, ctx):
         inputs = types.Object()
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
-        inputs.str("model", default="tiny", label="Model", description="checkpoint, adapter folder or 'tiny'")
-        inputs.str("label_field", default="idc_caption", label="Caption field")
+        ctx.target_view()  # offers: the whole dataset, the current view or the selected samples
+        model_input(ctx, inputs)
+        field_input(ctx, inputs, "label_field", "Caption field", default="idc_caption", must_exist=False)
         inputs.int("batch_size", default=16, min=1, label="Batch size")
         inputs.int("num_beams", default=1, min=1, label="Beams")
-        check_identifier(ctx, inputs, "label_field")
         check_positive(ctx, inputs, "batch_size")
         check_positive(ctx, inputs, "num_beams")
         return types.Property(inputs, view=types.View(label="Caption with BLIP2IDC"))
@@ -35,11 +37,20 @@ class ApplyBLIP2IDC(foo.Operator):
         params = ctx.params
         model = load_model(params.get("model", "tiny"))
         generation = GenerationConfig(batch_size=params.get("batch_size", 16), num_beams=params.get("num_beams", 1))
-        return caption_samples(
-            ctx.view,
+        result = caption_samples(
+            ctx.target_view(),
             model,
             params.get("label_field", "idc_caption"),
             generation,
             progress=progress(ctx),
             cancelled=cancelled(ctx),
         )
+        return done(ctx, result)
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        outputs.int("captioned", label="Pairs captioned")
+        outputs.int("skipped", label="Pairs skipped (unreadable image)")
+        outputs.list("skipped_examples", types.String(), label="Why")
+        outputs.str("label_field", label="Written to (with <field>_confidence)")
+        return types.Property(outputs, view=types.View(label="Captioned"))

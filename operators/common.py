@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import fiftyone.operators.types as types
+
 
 def cancelled(ctx):
     """A checker for the user's cancellation (marking the delegated operation failed) of this run."""
@@ -60,6 +62,103 @@ def check_grouped_dataset(ctx, inputs, name):
 
 
 def _notice(text):
-    import fiftyone.operators.types as types
-
     return types.Error(label=text)
+
+
+def model_roots(ctx) -> list:
+    """Where trained models are looked for: ./runs and the folders of the dataset's training runs."""
+    roots = [os.path.join(os.getcwd(), "runs")]
+    dataset = ctx.dataset
+    if dataset is not None:
+        for key in dataset.list_runs():
+            try:
+                model_dir = getattr(dataset.load_run_results(key), "model_dir", None)
+            except Exception:  # a run of another plugin whose results this one cannot load
+                continue
+            if model_dir:
+                roots.append(os.path.dirname(model_dir))
+    return roots
+
+
+def model_input(ctx, inputs, name="model", label="Model", default=None):
+    """A model picker offering what is on this machine, each with what it is for; a path may be typed."""
+    from idc_engine.model.discovery import local_models
+
+    found = local_models(model_roots(ctx))
+    choices = types.AutocompleteView()
+    for model in found:
+        choices.add_choice(model.spec, label=model.spec, description=model.description)
+    inputs.str(
+        name,
+        default=default or found[0].spec,
+        required=True,
+        label=label,
+        description="a trained adapter, a BLIP-2 checkpoint (folder or cached hub id), or 'tiny' (shapes demo)",
+        view=choices,
+    )
+    warn_if_tiny_on_other_images(ctx, inputs, ctx.params.get(name) or default or found[0].spec, name)
+
+
+def looks_like_shapes(dataset) -> bool:
+    """Whether the dataset's pairs are shapes-change scenes (the only images 'tiny' was trained on)."""
+    from fiftyone_plugin.dataset import METADATA, MODIFIED
+
+    modified = dataset.select_group_slices(MODIFIED)
+    if not modified.has_field(METADATA):
+        return False
+    metadata = modified.limit(20).values(METADATA)
+    return bool(metadata) and all(isinstance(m, dict) and "objects_reference" in m for m in metadata)
+
+
+def warn_if_tiny_on_other_images(ctx, inputs, spec, name):
+    if spec == "tiny" and ctx.dataset is not None and not looks_like_shapes(ctx.dataset):
+        inputs.view(
+            f"{name}_warning",
+            types.Warning(
+                label="'tiny' is the shapes demo model",
+                description="It has only seen 64-pixel scenes of coloured shapes; on other images (photographs) it "
+                "describes shapes that are not there. Pick a trained adapter or a BLIP-2 checkpoint.",
+            ),
+        )
+
+
+def field_input(ctx, inputs, name, label, default=None, must_exist=True, description=None):
+    """A caption field picker: the string fields of the modified slice, or a new name when writing."""
+    from fiftyone_plugin.dataset import CAPTIONS, CATEGORY, MODIFIED, PAIR_ID
+
+    modified = ctx.dataset.select_group_slices(MODIFIED)
+    schema = modified.get_field_schema(flat=True)
+    fields = [
+        f
+        for f, kind in schema.items()
+        if type(kind).__name__ == "StringField"
+        and "." not in f
+        and f not in (PAIR_ID, "filepath", CAPTIONS, CATEGORY)
+        and not f.endswith("_confidence")
+    ]
+    choices = types.AutocompleteView(allow_user_input=not must_exist)
+    for field in sorted(fields):
+        choices.add_choice(field, label=field)
+    inputs.str(name, default=default, required=True, label=label, description=description, view=choices)
+    value = ctx.params.get(name, default)
+    if value is not None and not str(value).isidentifier():
+        invalid(inputs, name, f"{name} must be a valid identifier (letters, digits, underscores), got {value!r}")
+    elif must_exist and value and value not in fields:
+        invalid(inputs, name, f"{name}: the modified slice has no caption field {value!r}")
+    return value
+
+
+def eval_key_input(ctx, inputs, name="eval_key", label="Evaluation run", required=True):
+    choices = types.Dropdown()
+    for key in ctx.dataset.list_evaluations():
+        choices.add_choice(key, label=key)
+    keys = ctx.dataset.list_evaluations()
+    inputs.enum(name, keys, default=keys[-1] if keys else None, required=required, label=label, view=choices)
+    return ctx.params.get(name)
+
+
+def done(ctx, result: dict) -> dict:
+    """After an operator wrote to the dataset: the App shows the new fields (not in a delegated run)."""
+    if not ctx.delegated:
+        ctx.ops.reload_dataset()
+    return result

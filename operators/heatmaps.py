@@ -1,7 +1,16 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from .common import cancelled, check_grouped_dataset, check_identifier, check_positive, progress
+from .common import (
+    cancelled,
+    check_grouped_dataset,
+    check_identifier,
+    check_positive,
+    done,
+    field_input,
+    model_input,
+    progress,
+)
 
 
 class ComputeIDCHeatmaps(foo.Operator):
@@ -10,6 +19,7 @@ class ComputeIDCHeatmaps(foo.Operator):
         return foo.OperatorConfig(
             name="compute_idc_heatmaps",
             label="IDC: attention heatmaps and difference regions",
+            dynamic=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             default_choice_to_delegated=True,
@@ -22,12 +32,15 @@ class ComputeIDCHeatmaps(foo.Operator):
         inputs = types.Object()
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
-        inputs.str("model", default="tiny", label="Model", description="checkpoint, adapter folder or 'tiny'")
+        ctx.target_view()
+        model_input(ctx, inputs)
         inputs.enum("kind", list(MAP_KINDS), default="qformer", label="Map")
         inputs.str("heatmap_field", default="idc_attention", label="Heatmap field")
         inputs.str("regions_field", default="idc_regions", label="Regions field")
         inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
-        inputs.str("caption_field", default="idc_caption", label="Caption field (names the regions)")
+        field_input(
+            ctx, inputs, "caption_field", "Caption field (names the regions)", default="idc_caption", must_exist=False
+        )
         inputs.int("batch_size", default=8, min=1, label="Batch size")
         for name in ("heatmap_field", "regions_field"):
             check_identifier(ctx, inputs, name)
@@ -39,8 +52,8 @@ class ComputeIDCHeatmaps(foo.Operator):
         from idc_engine.model.loading import load_model
 
         params = ctx.params
-        return compute_heatmaps(
-            ctx.view,
+        result = compute_heatmaps(
+            ctx.target_view(),
             load_model(params.get("model", "tiny")),
             kind=params.get("kind", "qformer"),
             heatmap_field=params.get("heatmap_field", "idc_attention"),
@@ -51,3 +64,11 @@ class ComputeIDCHeatmaps(foo.Operator):
             progress=progress(ctx),
             cancelled=cancelled(ctx),
         )
+        return done(ctx, result)
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        outputs.int("pairs", label="Pairs with heatmaps")
+        outputs.int("skipped", label="Pairs skipped (unreadable image)")
+        outputs.int("regions", label="Difference regions")
+        return types.Property(outputs, view=types.View(label="Heatmaps written"))

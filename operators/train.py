@@ -3,7 +3,16 @@ import os
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from .common import cancelled, check_grouped_dataset, check_identifier, check_positive, invalid, progress
+from .common import (
+    cancelled,
+    check_grouped_dataset,
+    check_identifier,
+    check_positive,
+    done,
+    invalid,
+    model_input,
+    progress,
+)
 
 
 def check_out_dir(ctx, inputs):
@@ -21,6 +30,7 @@ class TrainBLIP2IDC(foo.Operator):
         return foo.OperatorConfig(
             name="train_blip2idc",
             label="IDC: train BLIP2IDC (LoRA)",
+            dynamic=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             default_choice_to_delegated=True,
@@ -30,7 +40,8 @@ class TrainBLIP2IDC(foo.Operator):
         inputs = types.Object()
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
-        inputs.str("model", default="tiny", label="Base model", description="checkpoint folder, hub id or 'tiny'")
+        ctx.target_view()
+        model_input(ctx, inputs, label="Start from")
         inputs.str("out_dir", required=True, label="Output folder", description="checkpoints and the adapter")
         inputs.enum("finetune", ["lora", "full"], default="lora", label="Fine-tuning")
         inputs.int("lora_rank", default=16, min=1, label="LoRA rank")
@@ -43,8 +54,8 @@ class TrainBLIP2IDC(foo.Operator):
         check_identifier(ctx, inputs, "run_key")
         for name in ("learning_rate", "max_steps", "batch_size", "lora_rank"):
             check_positive(ctx, inputs, name)
-        if not len(ctx.view.match_tags("train")):
-            invalid(inputs, "out_dir", "the current view holds no pairs tagged 'train'")
+        if not len(ctx.target_view().match_tags("train")):
+            invalid(inputs, "out_dir", "the chosen samples hold no pairs tagged 'train'")
         else:
             check_out_dir(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Train BLIP2IDC"))
@@ -65,8 +76,8 @@ class TrainBLIP2IDC(foo.Operator):
             warmup_steps=min(50, params.get("max_steps", 1000) // 10),
             eval_metric="loss",
         )
-        return train_on_samples(
-            ctx.view,
+        result = train_on_samples(
+            ctx.target_view(),
             params["out_dir"],
             params.get("model", "tiny"),
             config,
@@ -76,3 +87,13 @@ class TrainBLIP2IDC(foo.Operator):
             resume=params.get("resume", False),
             overwrite=params.get("overwrite", False),
         )
+        return done(ctx, result)
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        outputs.str("model_dir", label="Model saved to")
+        outputs.str("stopped", label="Stopped")
+        outputs.int("steps", label="Steps")
+        outputs.int("train_pairs", label="Training pairs")
+        outputs.int("validation_pairs", label="Validation pairs")
+        return types.Property(outputs, view=types.View(label="Training finished"))

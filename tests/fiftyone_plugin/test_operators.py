@@ -55,12 +55,14 @@ def test_import_apply_evaluate_through_execute_operator(shapes_dir, tiny_dir):
 
 
 def test_bad_input_is_rejected_in_the_form(idc_dataset):
+    modified = idc_dataset.select_group_slices(MODIFIED)
+    idc_dataset.set_values("idc_caption", dict.fromkeys(modified.values("id"), "x"), key_field="id")
     with pytest.raises(ExecutionError, match="eval_key must be a valid identifier"):
         foo.execute_operator(
             f"{PLUGIN}/evaluate_idc_captions",
-            ctx=dict(dataset=idc_dataset, params={"pred_field": "captions", "eval_key": "not valid"}),
+            ctx=dict(dataset=idc_dataset, params={"pred_field": "idc_caption", "eval_key": "not valid"}),
         ).raise_exceptions()
-    with pytest.raises(ExecutionError, match="the modified slice has no field 'nope'"):
+    with pytest.raises(ExecutionError, match="the modified slice has no caption field 'nope'"):
         foo.execute_operator(
             f"{PLUGIN}/evaluate_idc_captions",
             ctx=dict(dataset=idc_dataset, params={"pred_field": "nope", "eval_key": "k"}),
@@ -131,3 +133,43 @@ def test_cancelled_work_leaves_the_dataset_as_it_was(idc_dataset, tiny_dir, tmp_
         )
     assert "cancelled_run" not in idc_dataset.list_runs()
     assert (tmp_path / "run" / "checkpoints" / "latest").is_file()  # resumable
+
+
+def _form(uri, dataset, params):
+    """The form an operator shows for ``params``, as the App asks for it (resolve_input)."""
+    from fiftyone.operators.executor import ExecutionContext
+
+    operator = foo.get_operator(uri)
+    ctx = ExecutionContext(request_params={"dataset_name": dataset.name, "params": params}, operator_uri=uri)
+    return operator.resolve_input(ctx).to_json()
+
+
+def _property(form, name):
+    return form["type"]["properties"][name]
+
+
+def test_forms_offer_what_exists_and_warn_about_the_demo_model(idc_dataset, tiny_dir):
+    import fiftyone as fo
+
+    from fiftyone_plugin.dataset import pairs_to_dataset
+    from idc_engine.data.pair import IDCPair
+
+    modified = idc_dataset.select_group_slices(MODIFIED)
+    idc_dataset.set_values("idc_caption", dict.fromkeys(modified.values("id"), "x"), key_field="id")
+    form = _form(f"{PLUGIN}/evaluate_idc_captions", idc_dataset, {"pred_field": "idc_caption"})
+    offered = [c["value"] for c in _property(form, "pred_field")["view"]["choices"]]
+    assert offered == ["idc_caption"]  # string fields of the modified slice, not pair_id or filepath
+
+    form = _form(f"{PLUGIN}/apply_blip2idc", idc_dataset, {"model": "tiny"})
+    models = {c["value"]: c["description"] for c in _property(form, "model")["view"]["choices"]}
+    assert models["tiny"].startswith("shapes demo model")
+    assert "model_warning" not in form["type"]["properties"]  # shapes-change pairs: the demo model fits
+
+    photo = IDCPair("photo", tiny_dir / "../x.jpg", tiny_dir / "../y.jpg", ["a hat was added"], "test")
+    photos = pairs_to_dataset([photo])
+    try:
+        form = _form(f"{PLUGIN}/apply_blip2idc", photos, {"model": "tiny"})
+        assert "'tiny' is the shapes demo model" in _property(form, "model_warning")["view"]["label"]
+    finally:
+        photos.delete()
+    assert fo.dataset_exists(idc_dataset.name)
