@@ -17,13 +17,14 @@ export FIFTYONE_DATABASE_VALIDATION ?= false
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile scripts/ensure-java.sh scripts/ensure-mongod.sh
+$(STAMP): pyproject.toml Makefile scripts/ensure-java.sh scripts/ensure-mongod.sh scripts/ensure-browser.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev,fiftyone]"
 	bash scripts/ensure-java.sh
 	bash scripts/ensure-mongod.sh $(PY)
+	bash scripts/ensure-browser.sh
 	touch $(STAMP)
 
 demo: install

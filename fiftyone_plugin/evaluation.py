@@ -78,11 +78,14 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
         change_reading=None,
         left_out=None,
         pairs=None,
+        unreferenced=None,
         backend=None,
     ):
         super().__init__(samples, config, eval_key, backend=backend)
         # Pairs of the view without a caption in pred_field: not scored by any system.
         self.left_out = left_out or {"count": 0, "pairs": []}
+        # Pairs of the view without reference captions (not described yet): not scored either.
+        self.unreferenced = unreferenced or {"count": 0, "pairs": []}
         # The scored pairs: their count and fingerprint (compare_runs needs both runs on the same ones).
         self.pairs = pairs or {"count": 0, "digest": None}
         self.metrics = metrics or {}
@@ -103,6 +106,7 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
             change_reading=d.get("change_reading"),
             left_out=d.get("left_out"),
             pairs=d.get("pairs"),
+            unreferenced=d.get("unreferenced"),
         )
 
 
@@ -179,6 +183,7 @@ def evaluate_idc_captions(
         change_reading=model.reading,
         left_out={"count": len(report.left_out), "pairs": report.left_out[:20]},
         pairs={"count": len(model.predictions), "digest": pairs_digest(model.predictions)},
+        unreferenced={"count": len(report.unreferenced), "pairs": report.unreferenced[:20]},
         backend=method,
     )
     method.save_run_results(samples, eval_key, results)

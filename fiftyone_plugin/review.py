@@ -139,22 +139,25 @@ def review_counts(samples) -> dict[str, int]:
     return counts
 
 
-def review_queue(samples, caption_field: str):
-    """Unreviewed pairs that have a caption in ``caption_field``, least confident first (modified slice).
-
-    Pairs captioned without a confidence come last. Returns a view of modified samples.
-    """
-    modified = samples.select_group_slices(MODIFIED)
-    if not modified.has_field(caption_field):
+def queue_view(samples, caption_field: str):
+    """The review queue as a grouped view: unreviewed pairs that have a caption in ``caption_field``,
+    least confident first (pairs captioned without a confidence come last)."""
+    if not samples.select_group_slices(MODIFIED).has_field(caption_field):
         raise ValueError(f"caption_field: the modified slice has no field {caption_field!r}")
-    queue = modified.match(F(caption_field).type() == "string")
+    view = samples.match(F(caption_field).type() == "string")
     if samples._dataset.has_sample_field(REVIEW_FIELD):
-        queue = queue.match((F(f"{REVIEW_FIELD}.status") == None) | (F(f"{REVIEW_FIELD}.status") == UNREVIEWED))  # noqa: E711
+        status = F(f"{REVIEW_FIELD}.status")
+        view = view.match((status == None) | (status == UNREVIEWED))  # noqa: E711
     confidence = confidence_field(caption_field)
-    if modified.has_field(confidence):
-        # Missing confidences sort last: ascending order with them mapped above any log-probability.
-        queue = queue.sort_by(F(confidence).if_else(F(confidence), 1.0))
-    return queue
+    if samples._dataset.has_sample_field(confidence):
+        # Missing confidences sort last: mapped above any log-probability (which is <= 0).
+        view = view.sort_by(F(confidence).if_else(F(confidence), 1.0))
+    return view
+
+
+def review_queue(samples, caption_field: str):
+    """The review queue's pairs as modified samples, least confident first."""
+    return queue_view(samples, caption_field).select_group_slices(MODIFIED)
 
 
 def next_in_queue(samples, caption_field: str, after_pair: str | None = None) -> str | None:

@@ -19,6 +19,7 @@ from .evaluate import EvaluateIDCCaptions  # noqa: E402
 from .heatmaps import ComputeIDCHeatmaps  # noqa: E402
 from .import_dataset import ImportIDCDataset  # noqa: E402
 from .retrain import RetrainOnReviewed  # noqa: E402
+from .review_panel import IDCReviewPanel  # noqa: E402
 from .train import TrainBLIP2IDC  # noqa: E402
 
 OPERATORS = (
@@ -31,6 +32,9 @@ OPERATORS = (
 )
 
 
+PANELS = (IDCReviewPanel,)
+
+
 def register(p):
-    for operator in OPERATORS:
+    for operator in OPERATORS + PANELS:
         p.register(operator)

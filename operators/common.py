@@ -122,7 +122,7 @@ def warn_if_tiny_on_other_images(ctx, inputs, spec, name):
         )
 
 
-def field_input(ctx, inputs, name, label, default=None, must_exist=True, description=None):
+def field_input(ctx, inputs, name, label, default=None, must_exist=True, description=None, required=True):
     """A caption field picker: the string fields of the modified slice, or a new name when writing."""
     from fiftyone_plugin.dataset import CAPTIONS, CATEGORY, MODIFIED, PAIR_ID
 
@@ -139,7 +139,7 @@ def field_input(ctx, inputs, name, label, default=None, must_exist=True, descrip
     choices = types.AutocompleteView(allow_user_input=not must_exist)
     for field in sorted(fields):
         choices.add_choice(field, label=field)
-    inputs.str(name, default=default, required=True, label=label, description=description, view=choices)
+    inputs.str(name, default=default, required=required, label=label, description=description, view=choices)
     value = ctx.params.get(name, default)
     if value is not None and not str(value).isidentifier():
         invalid(inputs, name, f"{name} must be a valid identifier (letters, digits, underscores), got {value!r}")

@@ -39,7 +39,13 @@ class ComputeIDCHeatmaps(foo.Operator):
         inputs.str("regions_field", default="idc_regions", label="Regions field")
         inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
         field_input(
-            ctx, inputs, "caption_field", "Caption field (names the regions)", default="idc_caption", must_exist=False
+            ctx,
+            inputs,
+            "caption_field",
+            "Caption field (names the regions)",
+            default="idc_caption",
+            must_exist=False,
+            required=False,
         )
         inputs.int("batch_size", default=8, min=1, label="Batch size")
         for name in ("heatmap_field", "regions_field"):

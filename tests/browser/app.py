@@ -1,0 +1,96 @@
+"""The FiftyOne App for tests: a fresh server on localhost against the test run's own database, and
+headless Debian Chromium driven by Playwright (whose own browser download is not reachable here)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RuntimeError("no chromium on PATH; `bash scripts/ensure-browser.sh` installs Debian's package")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def app_server(log_path, timeout_s: float = 120.0):
+    """A new App server per test run: a reused one would restore the last session's modal and panels.
+
+    It inherits this process's FIFTYONE_* variables (database name, plugins folder), so it serves the
+    test's datasets and this plugin. Never ``--clean_start``: that deletes every dataset.
+    """
+    port = _free_port()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "fiftyone.server.main", "--port", str(port), "--address", "127.0.0.1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"the App server exited ({server.returncode}); see {log_path}")
+            try:
+                with urllib.request.urlopen(f"{base}/fiftyone", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the App server did not answer within {timeout_s:.0f} s; see {log_path}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def wait_until(condition, timeout_s: float = 30.0, what: str = "condition"):
+    """Poll the database (or anything) until ``condition()`` is truthy; the App writes asynchronously."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.3)
+
+
+def dismiss_popups(page):
+    """The first-run "Explore Enterprise" popup covers part of the page."""
+    button = page.get_by_role("button", name="Dismiss")
+    with contextlib.suppress(Exception):
+        button.wait_for(timeout=3000)
+        button.click()

@@ -1,0 +1,138 @@
+"""The review loop in a real browser: the IDC Review panel in the FiftyOne App, headless Chromium.
+
+A small grouped dataset captioned by the embedded model and evaluated; the panel opened in the grid
+(chart, progress) and in the sample modal (the two images, the caption), where one pair's caption is
+accepted, the next pair of the queue edited, and the edit undone, each checked in the database.
+Screenshots go to the test's folder, and to IDC_SCREENSHOTS when set (the README's come from there).
+"""
+
+import os
+import re
+import shutil
+
+import pytest
+
+from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, dismiss_popups, wait_until
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def review_dataset(shapes_pairs):
+    from fiftyone_plugin.captioning import caption_samples
+    from fiftyone_plugin.dataset import pairs_to_dataset
+    from fiftyone_plugin.evaluation import evaluate_idc_captions
+    from idc_engine.model.loading import load_model
+
+    # Test pairs first: the grid's first sample, which the test opens, is then a captioned one.
+    pairs = [p for p in shapes_pairs if p.split == "test"][:12] + [p for p in shapes_pairs if p.split == "train"][:24]
+    dataset = pairs_to_dataset(pairs, name=f"idc-review-browser-{os.getpid()}", persistent=True, overwrite=True)
+    test = dataset.match_tags("test")
+    caption_samples(test, load_model("tiny"), "idc_caption")
+    evaluate_idc_captions(test, "idc_caption", "review_eval", baselines=True)
+    yield dataset
+    dataset.delete()
+
+
+def _shot(page, tmp_path, name):
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path))
+    if os.environ.get("IDC_SCREENSHOTS"):
+        os.makedirs(os.environ["IDC_SCREENSHOTS"], exist_ok=True)
+        shutil.copy(path, os.path.join(os.environ["IDC_SCREENSHOTS"], path.name))
+    return path
+
+
+def _shown_pair(body) -> str:
+    text = body.inner_text()
+    match = re.search(r"pair (\S+) · category", text)
+    assert match, text
+    return match.group(1)
+
+
+def test_review_a_caption_in_the_app(review_dataset, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from fiftyone_plugin.review import review_record as record_in_this_process
+
+    dataset = review_dataset
+
+    def review_record(data, pair_id):
+        data.reload()  # the App server's process declared the review fields: see them here too
+        return record_in_this_process(data, pair_id)
+
+    with app_server(tmp_path / "server.log") as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        page.goto(f"{base}/datasets/{dataset.name}")
+        page.locator('[data-cy="fo-grid"] [data-cy="looker"]').first.wait_for(timeout=120_000)
+        dismiss_popups(page)
+
+        # The modal: both images and the caption of the pair, with the review actions.
+        page.locator('[data-cy="fo-grid"] [data-cy="looker"]').first.click()
+        modal = page.locator('[data-cy="modal"]')
+        try:
+            modal.wait_for(timeout=60_000)
+        except Exception:
+            _shot(page, tmp_path, "modal-fail")
+            raise
+        tab = modal.locator('[data-cy="panel-tab-idc_review"]')
+        if tab.count():
+            tab.first.click()
+        else:
+            modal.locator('[data-cy="new-panel-btn"]').first.click()
+            page.locator('[data-cy="new-panel-option-idc_review"]').click()
+        body = modal.locator('[data-cy="panel-content-idc_review"]')
+        body.get_by_text("review:").first.wait_for(timeout=60_000)
+        wait_until(lambda: body.locator("img").count() == 2 and body.locator("img").first.get_attribute("src"))
+        sources = body.locator("img").evaluate_all("images => images.map(i => [i.src, i.naturalWidth])")
+        assert all("/media?filepath=" in src and width > 0 for src, width in sources), sources
+        _shot(page, tmp_path, "review-panel-modal")
+
+        first = _shown_pair(body)
+        body.get_by_role("button", name="Accept", exact=True).click()
+        accepted = wait_until(lambda: review_record(dataset, first)["status"] == "accepted", what="the accept")
+        assert accepted and review_record(dataset, first)["source_field"] == "idc_caption"
+
+        body.get_by_role("button", name="Next in queue", exact=True).click()
+        second = wait_until(lambda: (p := _shown_pair(body)) != first and p, what="the next pair")
+        editor = body.get_by_placeholder("the corrected caption")
+        editor.fill("")
+        editor.press_sequentially("the red circle was moved to the left")
+        page.wait_for_timeout(500)  # the input's last keystroke reaches the panel's state
+        body.get_by_role("button", name="Save edit", exact=True).click()
+        wait_until(lambda: review_record(dataset, second)["status"] == "edited", what="the edit")
+        assert review_record(dataset, second)["caption"] == "the red circle was moved to the left"
+        _shot(page, tmp_path, "review-panel-edited")
+
+        body.get_by_role("button", name="Undo", exact=True).click()
+        wait_until(lambda: review_record(dataset, second)["status"] == "unreviewed", what="the undo")
+        assert review_record(dataset, first)["status"] == "accepted"  # the other pair keeps its review
+        box = modal.bounding_box()
+        page.mouse.click(max(2, box["x"] / 2), box["y"] + box["height"] / 2)  # the backdrop beside the modal
+        modal.wait_for(state="hidden", timeout=30_000)
+
+        # The grid: the panel charts the evaluation run and counts the review progress.
+        page.locator('[data-cy="new-panel-btn"]').first.click()
+        page.locator('[data-cy="new-panel-option-idc_review"]').click()
+        grid_panel = page.locator('[data-cy="panel-content-idc_review"]')
+        grid_panel.get_by_text("review progress").wait_for(timeout=60_000)
+        assert "unreviewed 35 · accepted 1" in grid_panel.inner_text()
+        bars = grid_panel.locator("g.point path")
+        try:
+            bars.first.wait_for(timeout=30_000)
+        except Exception:
+            _shot(page, tmp_path, "chart-fail")
+            raise
+        _shot(page, tmp_path, "review-panel-grid")
+
+        # A click on a category's bar filters the grid to that category's pairs.
+        categories = dataset.select_group_slices("modified").count_values("category")
+        first_category = sorted(categories)[0]
+        bars.first.click(force=True)
+        grid_panel.get_by_text(f"showing category {first_category}: {categories[first_category]} pairs").wait_for(
+            timeout=30_000
+        )
+        page.wait_for_timeout(1500)
+        _shot(page, tmp_path, "review-panel-category")
+        browser.close()
