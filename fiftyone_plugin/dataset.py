@@ -33,13 +33,14 @@ def add_pairs(dataset: fo.Dataset, pairs: list[IDCPair], batch_size: int = 1000,
     """Add one group per pair; return how many were added.
 
     Pair ids already in the dataset are refused (naming the first), so nothing is duplicated and
-    nothing already stored changes.
+    nothing already stored changes. A pair without references stores ``captions`` as ``[]``.
     """
     check_grouped(dataset)
     existing = set(dataset.select_group_slices(MODIFIED).distinct(PAIR_ID)) if len(dataset) else set()
     clash = next((p.id for p in pairs if p.id in existing), None)
     if clash is not None:
         raise ValueError(f"pairs: pair id {clash!r} is already in dataset {dataset.name!r}")
+    _declare_fields(dataset)
     added = 0
     for start in range(0, len(pairs), batch_size):
         samples = []
@@ -64,6 +65,17 @@ def add_pairs(dataset: fo.Dataset, pairs: list[IDCPair], batch_size: int = 1000,
         if progress is not None:
             progress(added, len(pairs))
     return added
+
+
+def _declare_fields(dataset):
+    """Declare the text fields before any value is added: inferred from a first batch of pairs without
+    captions or category, ``captions`` would be a list of unknown type (and stay one) and ``category``
+    would be absent, and the App's sidebar could not filter on either."""
+    schema = dataset.get_field_schema()
+    if CAPTIONS not in schema:
+        dataset.add_sample_field(CAPTIONS, fo.ListField, subfield=fo.StringField)
+    if CATEGORY not in schema:
+        dataset.add_sample_field(CATEGORY, fo.StringField)
 
 
 def pairs_to_dataset(

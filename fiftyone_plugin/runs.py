@@ -27,6 +27,9 @@ def train_on_samples(
 ) -> dict:
     """Fine-tune on the view's train split (validating on its validation split); record a run.
 
+    Pairs without reference captions are left out; ``unreferenced`` in the summary counts them per
+    split, and ``train_pairs`` / ``validation_pairs`` count the pairs used.
+
     ``resume`` continues the run in ``out_dir``; ``overwrite`` replaces it (otherwise a folder that
     holds anything is refused).
 
@@ -41,6 +44,12 @@ def train_on_samples(
     train_pairs, val_pairs = split_pairs(pairs, "train"), split_pairs(pairs, "validation")
     if not train_pairs:
         raise ValueError("samples: the view holds no pairs tagged 'train'")
+    # Checked before the model loads (slow); train() leaves the same pairs out and counts them.
+    if not any(p.has_references for p in train_pairs):
+        raise ValueError(
+            f"samples: none of the view's {len(train_pairs)} pairs tagged 'train' has reference captions; "
+            "describe some before training"
+        )
     model = load_model(model_spec, for_training=True)
     total = config.max_steps
 
@@ -67,8 +76,9 @@ def train_on_samples(
         "steps": result.steps,
         "stopped": result.stopped,
         "best": result.best,
-        "train_pairs": len(train_pairs),
-        "validation_pairs": len(val_pairs),
+        "train_pairs": len(train_pairs) - result.unreferenced["train"],
+        "validation_pairs": len(val_pairs) - result.unreferenced["validation"],
+        "unreferenced": result.unreferenced,
         "last": result.history[-1] if result.history else None,
     }
     if run_key is not None:

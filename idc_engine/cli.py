@@ -67,6 +67,8 @@ def _cmd_train(args):
     print(f"{result.stopped} after {result.steps} steps; model saved to {result.model_dir}")
     if result.train_report and result.train_report.skipped:
         print(f"skipped training pairs: {result.train_report.summary()}")
+    if any(result.unreferenced.values()):
+        print(f"left out, no reference captions: {result.unreferenced}")
 
 
 def _any_given(args, prefix):

@@ -6,6 +6,10 @@ One JSON object per line::
      "captions": ["the red circle turned blue", ...], "split": "test", "category": "color",
      "metadata": {"boxes": {...}}}
 
+``captions`` may be omitted or ``[]``: a pair nobody has described yet (it can be captioned and
+reviewed; training and evaluation leave it out and count it). ``split`` defaults to ``train``, or to
+``test`` for such a pair. The writer always writes both fields, so a manifest read back is the same.
+
 Image paths are stored relative to the manifest's folder when they lie under it, so a manifest and
 its images can be moved together.
 """
@@ -17,11 +21,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from idc_engine.data.pair import IDCPair, validate_pair_fields
+from idc_engine.data.pair import IDCPair, default_split, validate_pair_fields
 from idc_engine.errors import ManifestError
 
-REQUIRED_FIELDS = ("id", "reference", "modified", "captions")
-OPTIONAL_FIELDS = ("split", "category", "metadata")
+REQUIRED_FIELDS = ("id", "reference", "modified")
+OPTIONAL_FIELDS = ("captions", "split", "category", "metadata")
 
 
 def read_manifest(path: str | os.PathLike) -> list[IDCPair]:
@@ -81,15 +85,17 @@ def _parse_line(path: Path, line_number: int, line: str, root: Path) -> IDCPair:
     pair_id = record["id"]
     if isinstance(pair_id, int) and not isinstance(pair_id, bool):
         pair_id = str(pair_id)
-    problem = validate_pair_fields(pair_id, record["captions"], record.get("split", "train"), record.get("category"))
+    captions = record.get("captions", [])
+    split = record.get("split", default_split(captions))
+    problem = validate_pair_fields(pair_id, captions, split, record.get("category"))
     if problem is not None:
         raise ManifestError(path, line_number, *problem)
     return IDCPair(
         id=pair_id,
         reference=_resolve(root, record["reference"]),
         modified=_resolve(root, record["modified"]),
-        captions=record["captions"],
-        split=record.get("split", "train"),
+        captions=captions,
+        split=split,
         category=record.get("category"),
         metadata=metadata,
     )

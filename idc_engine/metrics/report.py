@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from idc_engine.data.loading import load_pairs
-from idc_engine.data.pair import IDCPair
+from idc_engine.data.pair import IDCPair, with_references
 from idc_engine.metrics.baselines import BaselineConfig, choose_mean_sentence, nearest_neighbour
 from idc_engine.metrics.captions import MAIN_METRICS, METRICS, CaptionScores, category_table, score_captions
 from idc_engine.metrics.change_reading import format_reading, readable, reading_accuracy
@@ -27,10 +27,12 @@ class SystemResult:
 class EvalReport:
     systems: dict[str, SystemResult] = field(default_factory=dict)
     left_out: list[str] = field(default_factory=list)  # pairs without a prediction, not scored
+    unreferenced: list[str] = field(default_factory=list)  # pairs without reference captions, not scored
 
     def to_dict(self) -> dict:
         return {
             "left_out": {"count": len(self.left_out), "pairs": self.left_out[:20]},
+            "unreferenced": {"count": len(self.unreferenced), "pairs": self.unreferenced[:20]},
             "systems": self._systems_dict(),
         }
 
@@ -67,15 +69,22 @@ def evaluate(
     """Score ``predictions`` on ``pairs``; with ``train_pairs``, add the two baselines on the same references.
 
     The mean sentence is chosen among frequent training captions on ``validation_pairs`` when given
-    (and not empty), else on ``train_pairs``. Pairs without a prediction are left out of every
-    system's scores and listed in ``left_out``.
+    (and not empty), else on ``train_pairs``. Pairs without reference captions are left out of
+    every system's scores and listed in ``unreferenced``; of the others, those without a prediction
+    are left out and listed in ``left_out``. The baselines draw only on training and validation
+    pairs that have references.
     """
+    pairs, unreferenced = with_references(pairs)
+    if not pairs:
+        raise ValueError(f"pairs: none of the {len(unreferenced)} pairs has reference captions to score against")
     left_out = [p.id for p in pairs if not isinstance(predictions.get(p.id), str)]
     pairs = [p for p in pairs if isinstance(predictions.get(p.id), str)]
     if not pairs:
         raise ValueError(f"predictions: none of the {len(left_out)} pairs has a caption")
-    report = EvalReport(left_out=left_out)
+    report = EvalReport(left_out=left_out, unreferenced=[p.id for p in unreferenced])
     report.systems["model"] = score_system("model", {p.id: predictions[p.id] for p in pairs}, pairs)
+    train_pairs = with_references(train_pairs or [])[0]
+    validation_pairs = with_references(validation_pairs or [])[0]
     if train_pairs:
         baselines = baselines or BaselineConfig()
         selection = [p.captions for p in validation_pairs] if validation_pairs else None
@@ -126,6 +135,10 @@ def format_report(report: EvalReport, main: str = "CIDEr-D", scale: float = 100.
             lines.append(f"{name}: {report.systems[name].note}")
     if report.left_out:
         lines.append(f"left out: {len(report.left_out)} pairs without a prediction (first: {report.left_out[0]!r})")
+    if report.unreferenced:
+        lines.append(
+            f"left out: {len(report.unreferenced)} pairs without reference captions (first: {report.unreferenced[0]!r})"
+        )
     readings = {n: report.systems[n].reading for n in names if report.systems[n].reading is not None}
     if readings:
         lines += ["", format_reading(readings)]

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from idc_engine.data.loading import LoadReport, load_pairs
-from idc_engine.data.pair import IDCPair
+from idc_engine.data.pair import IDCPair, with_references
 from idc_engine.inference.caption import GenerationConfig, caption_pairs, pair_prompts
 from idc_engine.model.blip2idc import BLIP2IDC
 from idc_engine.provenance import git_revision, provenance
@@ -50,6 +50,8 @@ class TrainResult:
     best: dict | None = None
     train_report: LoadReport | None = None
     validation_report: LoadReport | None = None
+    # Pairs left out for having no reference captions: {"train": n, "validation": m}.
+    unreferenced: dict[str, int] = field(default_factory=dict)
 
 
 class PairStream:
@@ -189,8 +191,10 @@ def train(
 ) -> TrainResult:
     """Fine-tune ``model`` on ``train_pairs``; write checkpoints, the best model and a training record.
 
-    ``val_pairs`` must not be the test split. ``on_step(step, logs)`` is called after every
-    optimizer step; it may raise to stop training (the last checkpoint stays resumable).
+    ``val_pairs`` must not be the test split. Pairs without reference captions are left out of
+    both and counted (``TrainResult.unreferenced``, and ``unreferenced`` in the training record).
+    ``on_step(step, logs)`` is called after every optimizer step; it may raise to stop training
+    (the last checkpoint stays resumable).
     A new run refuses an ``out_dir`` that holds anything, unless ``resume`` (continue the run in it)
     or ``overwrite`` (replace its checkpoints and model).
     """
@@ -198,6 +202,14 @@ def train(
     out_dir = Path(out_dir)
     if any(p.split == "test" for p in (val_pairs or [])):
         raise ValueError("val_pairs: contains test-split pairs; validate on the validation split, never on test")
+    train_pairs, train_unreferenced = with_references(train_pairs)
+    val_pairs, val_unreferenced = with_references(val_pairs or [])
+    unreferenced = {"train": len(train_unreferenced), "validation": len(val_unreferenced)}
+    if not train_pairs:
+        raise ValueError(
+            f"train_pairs: none of the {len(train_unreferenced)} pairs has reference captions; "
+            "describe some (or import captioned pairs) before training"
+        )
     prepare_out_dir(out_dir, resume, overwrite)
     torch.manual_seed(config.seed)
     train_pairs, train_images, train_report = load_pairs(
@@ -343,12 +355,15 @@ def train(
         best=state["best"],
         train_pairs=len(train_pairs),
         validation_pairs=len(val_pairs or []),
+        unreferenced=unreferenced,
         skipped_images={"train": train_report.skipped, "validation": val_report.skipped if val_report else []},
         elapsed_s=round(state["elapsed_s"], 1),
         history=state["history"],
     )
     (model_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=2, default=str))
-    return TrainResult(model_dir, state["step"], stopped, state["history"], state["best"], train_report, val_report)
+    return TrainResult(
+        model_dir, state["step"], stopped, state["history"], state["best"], train_report, val_report, unreferenced
+    )
 
 
 def _save_best(checkpoints: Path, state: dict):

@@ -47,7 +47,7 @@ def test_bad_json_is_reported_with_its_line_number(tmp_path):
     ("line", "message"),
     [
         (json.dumps({"id": "p", "reference": "a", "captions": ["c"]}), r":1: field 'modified': missing"),
-        (_record(captions=[]), r":1: field 'captions': must be a non-empty list"),
+        (_record(captions=None), r":1: field 'captions': must be a non-empty list of strings, or \[\] for a pair"),
         (_record(captions=["ok", ""]), r":1: field 'captions': caption 1 must be a non-empty string"),
         (_record(split="dev"), r":1: field 'split': must be one of train, validation, test, got 'dev'"),
         (_record(reference=""), r":1: field 'reference': must be a non-empty path string"),
@@ -96,3 +96,35 @@ def test_bytes_that_are_not_utf8_name_the_file_and_line(tmp_path):
     path.write_bytes(latin1.encode("latin-1"))
     with pytest.raises(ManifestError, match=r"m\.jsonl:2: not UTF-8 text \(byte 0xe9 at column \d+\)"):
         read_manifest(path)
+
+
+@pytest.mark.parametrize("captions", ["omitted", []])
+def test_a_row_without_captions_is_a_pair_without_references(tmp_path, captions):
+    record = {"id": "p1", "reference": "a.png", "modified": "b.png"}
+    if captions != "omitted":
+        record["captions"] = captions
+    path = _write(tmp_path / "m.jsonl", [json.dumps(record), _record(id="p2", split="validation", captions=[])])
+    pair, described_later = read_manifest(path)
+    assert pair.captions == [] and not pair.has_references
+    assert pair.split == "test"  # to be captioned and reviewed, not trained on
+    assert described_later.split == "validation"
+    assert read_manifest(_write(tmp_path / "n.jsonl", [_record()]))[0].has_references
+
+
+def test_pairs_without_references_round_trip(tmp_path):
+    pairs = [
+        IDCPair("new", tmp_path / "a0.png", tmp_path / "a1.png"),
+        IDCPair("held", tmp_path / "b0.png", tmp_path / "b1.png", [], "train", None, {"reference_relpath": "b0.png"}),
+        IDCPair("done", tmp_path / "c0.png", tmp_path / "c1.png", ["x left"]),
+    ]
+    assert [p.split for p in pairs] == ["test", "train", "train"]
+    path = write_manifest(pairs, tmp_path / "m.jsonl")
+    assert json.loads(path.read_text().splitlines()[0])["captions"] == []
+    assert read_manifest(path) == pairs
+
+
+def test_a_caption_that_is_present_must_still_be_text():
+    with pytest.raises(ValueError, match=r"pair 'x': captions: caption 0 must be a non-empty string, got ' '"):
+        IDCPair("x", "a.png", "b.png", [" "])
+    with pytest.raises(ValueError, match=r"pair 'x': captions: must be a non-empty list of strings, or \[\]"):
+        IDCPair("x", "a.png", "b.png", None)

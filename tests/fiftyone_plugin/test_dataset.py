@@ -95,3 +95,105 @@ def test_shapes_change_imports_directly(tmp_path):
         assert sorted(dataset.select_group_slices(MODIFIED).distinct("tags")) == ["test", "train", "validation"]
     finally:
         dataset.delete()
+
+
+@pytest.fixture
+def image_folders(tmp_path):
+    """Originals and edits (one saved as .png, one in a subfolder) and one unmatched file on each side."""
+    from tests.data.formats import png_bytes
+
+    originals, edited = tmp_path / "originals", tmp_path / "edited"
+    for folder, color, names in (
+        (originals, (200, 30, 30), ("a.jpg", "street/c.png", "only_original.png")),
+        (edited, (30, 30, 200), ("a.png", "street/c.png", "street/only_edit.png")),
+    ):
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(png_bytes(color))
+    return originals, edited
+
+
+def test_image_folders_import_pairs_without_captions_that_read_back_and_export(image_folders, tmp_path):
+    import fiftyone as fo
+
+    originals, edited = image_folders
+    dataset, result = import_idc_dataset("image-folders", reference_dir=originals, modified_dir=edited)
+    try:
+        assert sorted(m for m, _ in result.missing) == ["only_original.png", "street/only_edit.png"]
+        modified = dataset.select_group_slices(MODIFIED)
+        assert sorted(modified.values("pair_id")) == ["a", "street/c"]
+        assert modified.distinct("tags") == ["test"]
+        assert dataset.select_group_slices().values("captions") == [[], [], [], []]
+        captions_field = dataset.get_field("captions")
+        assert isinstance(captions_field, fo.ListField) and isinstance(captions_field.field, fo.StringField)
+        assert dataset.info["idc_import"]["source"] == str(originals)
+        assert dataset.info["idc_import"]["images_dir"] == str(edited)
+        assert "2 missing images" in dataset.info["idc_import"]["summary"]
+        pairs = dataset_to_pairs(dataset)
+        assert {p.id: p for p in pairs} == {p.id: p for p in result.pairs}
+        assert not any(p.has_references for p in pairs)
+
+        manifest = export_manifest(dataset, tmp_path / "export" / "manifest.jsonl")
+        again, _ = import_idc_dataset("manifest", manifest)
+        try:
+            assert {p.id: p for p in dataset_to_pairs(again)} == {p.id: p for p in read_manifest(manifest)}
+            assert {p.id: p for p in read_manifest(manifest)} == {p.id: p for p in pairs}
+        finally:
+            again.delete()
+    finally:
+        dataset.delete()
+
+
+def test_pairs_without_captions_can_be_captioned_and_get_heatmaps(image_folders, tiny_model):
+    from fiftyone_plugin.captioning import caption_samples
+    from fiftyone_plugin.heatmaps import compute_heatmaps
+    from idc_engine.inference.caption import GenerationConfig
+
+    dataset, _ = import_idc_dataset("image-folders", *image_folders, split="validation")
+    try:
+        summary = caption_samples(dataset, tiny_model, generation=GenerationConfig(max_new_tokens=4))
+        assert summary["captioned"] == 2
+        assert compute_heatmaps(dataset, tiny_model, kind="rollout", region_source="pixels")["pairs"] == 2
+        modified = dataset.select_group_slices(MODIFIED)
+        assert all(isinstance(c, str) for c in modified.values("idc_caption"))
+        assert modified.distinct("tags") == ["validation"]
+        assert modified.count("idc_attention") == 2 and modified.count("idc_regions") == 2
+    finally:
+        dataset.delete()
+
+
+def test_the_import_operator_pairs_two_folders(image_folders):
+    import fiftyone as fo
+    import fiftyone.operators as foo
+
+    originals, edited = image_folders
+    params = {"format": "image-folders", "source": str(originals), "images_dir": str(edited), "name": "idc-folders"}
+    result = foo.execute_operator("@idc/idc/import_idc_dataset", ctx=dict(params={**params, "match_extension": True}))
+    try:
+        result.raise_exceptions()
+        assert (result.result["pairs"], result.result["missing"]) == (1, 4)  # a.jpg and a.png no longer pair
+        assert fo.load_dataset("idc-folders").select_group_slices(MODIFIED).values("pair_id") == ["street/c"]
+    finally:
+        if fo.dataset_exists("idc-folders"):
+            fo.delete_dataset("idc-folders")
+
+
+def test_training_on_samples_leaves_out_pairs_without_captions(image_folders, shapes_pairs, tiny_dir, tmp_path):
+    from fiftyone_plugin.dataset import pairs_to_dataset
+    from fiftyone_plugin.runs import train_on_samples
+    from idc_engine.data.formats import read_format
+    from idc_engine.model.config import LoraSettings
+    from idc_engine.train.config import TrainConfig
+
+    config = TrainConfig(lora=LoraSettings(rank=2), batch_size=2, max_steps=1, eval_every=0, log_every=1)
+    unlabelled = read_format("image-folders", *image_folders, split="train").pairs
+    dataset = pairs_to_dataset(unlabelled)
+    try:
+        with pytest.raises(ValueError, match="samples: none of the view's 2 pairs tagged 'train' has reference"):
+            train_on_samples(dataset, tmp_path / "none", str(tiny_dir), config)
+        add_pairs(dataset, [p for p in shapes_pairs if p.split == "train"][:4])
+        summary = train_on_samples(dataset, tmp_path / "run", str(tiny_dir), config, run_key="mixed")
+        assert summary["unreferenced"] == {"train": 2, "validation": 0} and summary["train_pairs"] == 4
+        assert dataset.load_run_results("mixed").unreferenced == {"train": 2, "validation": 0}
+    finally:
+        dataset.delete()

@@ -105,3 +105,40 @@ def test_nearest_neighbour_returns_the_closest_pairs_caption():
     captions = [["turned blue"], ["no change"], ["all green"]]
     queries = [(red, blue), (green, green), (red, red)]
     assert nearest_neighbour(train, captions, queries) == ["turned blue", "all green", "no change"]
+
+
+def test_evaluate_leaves_out_pairs_without_references_and_counts_them_apart(monkeypatch):
+    scored = {}
+
+    def score_system(name, predictions, pairs, note=""):
+        scored[name] = [p.id for p in pairs]
+        return SimpleNamespace(note=note, table={}, reading=None, scores=SimpleNamespace(per_sample={}), predictions={})
+
+    monkeypatch.setattr(report_module, "score_system", score_system)
+
+    def pair(pair_id, split, captions):
+        return IDCPair(pair_id, Path("r.png"), Path("m.png"), captions, split)
+
+    test = [pair("t0", "test", ["the cat left"]), pair("t1", "test", ["a dog was added"])]
+    test += [pair("t2", "test", ["the cat left"]), pair("new0", "test", []), pair("new1", "test", [])]
+    predictions = {"t0": "the cat left", "t1": "the cat left", "new0": "a cat"}  # no caption for t2, new1
+    # Captionless training and validation pairs must not reach the baselines either.
+    train = [pair("a", "train", ["the cat left"]), pair("b", "train", [])]
+    validation = [pair("v", "validation", [])]
+    report = evaluate(test, predictions, train, nearest=False, validation_pairs=validation)
+    assert report.unreferenced == ["new0", "new1"] and report.left_out == ["t2"]
+    assert scored == {"model": ["t0", "t1"], "mean_sentence": ["t0", "t1"]}
+    assert report.systems["mean_sentence"].note.endswith("(chosen on train among 1 training captions)")
+    assert report.to_dict()["unreferenced"] == {"count": 2, "pairs": ["new0", "new1"]}
+    assert report.to_dict()["left_out"] == {"count": 1, "pairs": ["t2"]}
+    assert "mean_sentence" not in evaluate(test, predictions, train[1:], nearest=False).systems
+    with pytest.raises(ValueError, match="pairs: none of the 2 pairs has reference captions to score against"):
+        evaluate(test[3:], predictions)
+
+
+def test_format_report_names_both_kinds_of_left_out_pairs():
+    row = {**{m: 0.5 for m in report_module.MAIN_METRICS}, "count": 2}
+    system = report_module.SystemResult("model", {}, None, {"all": row})
+    text = report_module.format_report(report_module.EvalReport({"model": system}, ["t2"], ["new0", "new1"]))
+    assert "left out: 1 pairs without a prediction (first: 't2')" in text
+    assert "left out: 2 pairs without reference captions (first: 'new0')" in text

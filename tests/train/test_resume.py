@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from idc_engine.data.loading import load_pairs
+from idc_engine.data.pair import IDCPair
 from idc_engine.model.blip2idc import BLIP2IDC
 from idc_engine.model.config import LoraSettings
 from idc_engine.train.config import TrainConfig
@@ -120,3 +121,28 @@ def test_a_time_budgeted_run_shows_progress_against_the_clock(tiny_model, shapes
     final = capsys.readouterr().err.strip().splitlines()[-1].split("\r")[-1]
     assert f"{result.steps}/{result.steps}" in final and "/10000" not in final, final
     assert "(2 s budget)" in final
+
+
+def _without_references(pairs):
+    return [IDCPair(f"new-{p.id}", p.reference, p.modified, [], p.split) for p in pairs]
+
+
+def test_training_leaves_out_pairs_without_references_and_says_how_many(tiny_model, shapes_pairs, tmp_path):
+    train_pairs = [p for p in shapes_pairs if p.split == "train"][:8]
+    val_pairs = [p for p in shapes_pairs if p.split == "validation"][:2]
+    mixed_train = _without_references(train_pairs[:3]) + train_pairs
+    mixed_val = val_pairs + _without_references(val_pairs[:1])
+    config = _config(max_steps=2, eval_every=2, checkpoint_every=2)
+    result = train(tiny_model, mixed_train, mixed_val, config, tmp_path / "run", show_progress=False)
+    assert result.unreferenced == {"train": 3, "validation": 1}
+    assert result.history[-1]["val_loss"] > 0
+    record = json.loads((result.model_dir / "training.json").read_text())
+    assert record["unreferenced"] == {"train": 3, "validation": 1}
+    assert (record["train_pairs"], record["validation_pairs"]) == (8, 2)
+
+
+def test_training_on_pairs_without_references_only_is_refused(tiny_model, shapes_pairs, tmp_path):
+    unlabelled = _without_references([p for p in shapes_pairs if p.split == "train"][:3])
+    with pytest.raises(ValueError, match="train_pairs: none of the 3 pairs has reference captions"):
+        train(tiny_model, unlabelled, None, _config(), tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()

@@ -7,6 +7,8 @@ only when an annotation file as a whole is absent or unreadable.
 
 ``read_format(name, annotations, images_dir, **options)`` picks the reader by name; each module's
 docstring documents its file layout, image naming and the quirks of the real release.
+``image-folders`` has no annotation file: ``annotations`` is the folder of originals and
+``images_dir`` the folder of edited images, paired by relative file name, without captions.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from idc_engine.data.formats.clevr_change import read_clevr_change
 from idc_engine.data.formats.clevr_dc import read_clevr_dc
 from idc_engine.data.formats.ier import read_ier
+from idc_engine.data.formats.image_folders import read_image_folders
 from idc_engine.data.formats.magicbrush import read_magicbrush
 from idc_engine.data.formats.result import AnnotationError, ImportResult
 from idc_engine.data.formats.spot_the_diff import read_spot_the_diff
@@ -30,6 +33,7 @@ FORMATS: dict[str, Callable[..., ImportResult]] = {
     "clevr-dc": read_clevr_dc,
     "syned": read_syned,
     "magicbrush": read_magicbrush,
+    "image-folders": read_image_folders,
 }
 
 __all__ = ["FORMATS", "AnnotationError", "ImportResult", "format_options", "read_format"]

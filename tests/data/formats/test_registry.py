@@ -9,11 +9,11 @@ from idc_engine.data.pair import IDCPair
 
 
 def test_every_documented_format_is_registered():
-    assert list(FORMATS) == ["spot-the-diff", "ier", "clevr-change", "clevr-dc", "syned", "magicbrush"]
+    assert list(FORMATS) == ["spot-the-diff", "ier", "clevr-change", "clevr-dc", "syned", "magicbrush", "image-folders"]
 
 
 def test_unknown_format_name_is_rejected_naming_the_argument_and_value(tmp_path):
-    with pytest.raises(ValueError, match=r"format name must be one of spot-the-diff, .*magicbrush, got 'coco'"):
+    with pytest.raises(ValueError, match=r"format name must be one of spot-the-diff, .*image-folders, got 'coco'"):
         read_format("coco", tmp_path, tmp_path)
 
 
