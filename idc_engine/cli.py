@@ -1,4 +1,4 @@
-"""The ``idc`` command line: make-benchmark, train, caption, evaluate, demo, pretrain-tiny."""
+"""The ``idc`` command line: make-benchmark, train, caption, evaluate, augment, demo, pretrain-tiny."""
 
 from __future__ import annotations
 
@@ -135,6 +135,37 @@ def _cmd_evaluate(args):
         print(f"report -> {args.out}")
 
 
+def _cmd_augment(args):
+    from idc_engine.data.manifest import read_manifest
+    from idc_engine.synth.augment import SynedConfig, augment, load_editor, load_variator
+    from idc_engine.synth.quality import QualityConfig
+
+    config = config_from_arguments(args, SynedConfig, quality=config_from_arguments(args, QualityConfig, "quality"))
+    pairs = read_manifest(args.manifest)
+    report = augment(
+        pairs,
+        args.out,
+        config,
+        editor=load_editor(args.editor, device=args.device),
+        variator=load_variator(args.variator, device=args.device),
+        progress=_progress_line("augment"),
+    )
+    print(f"{report.accepted} of {report.variants} variants of {report.sources} pairs kept")
+    print(f"rejected edits: {dict(report.rejected) or 'none'}; rejected captions: {dict(report.caption_rejections)}")
+    print(
+        f"caption fallbacks {report.caption_fallbacks}; resumed {report.resumed}; skipped {report.skipped_sources[:3]}"
+    )
+    print(f"-> {Path(args.out) / 'manifest.jsonl'} (sources and variants; variants only: synthetic.jsonl)")
+
+
+def _progress_line(what):
+    def report(done, total):
+        if done == total or done % max(1, total // 10) == 0:
+            print(f"{what}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return report
+
+
 def _cmd_demo(args):
     from idc_engine.demo import DemoConfig, run_demo
 
@@ -154,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     from idc_engine.metrics.baselines import BaselineConfig
     from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
     from idc_engine.pretrain import PretrainConfig
+    from idc_engine.synth.augment import SynedConfig
+    from idc_engine.synth.quality import QualityConfig
     from idc_engine.train.augment import AugmentConfig
     from idc_engine.train.config import TrainConfig
 
@@ -213,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", default=None, help="write the full report as JSON")
     add_config_arguments(evaluate, BaselineConfig, prefix="baseline")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    syned = commands.add_parser("augment", help="Syned: edited variants of a manifest's pairs, with captions")
+    syned.add_argument("--manifest", required=True, help="JSONL manifest; its train split is augmented")
+    syned.add_argument("--out", required=True, help="folder: images/, synthetic.jsonl, manifest.jsonl, report.json")
+    syned.add_argument(
+        "--editor", default="procedural", help="'procedural' (offline) or a local InstructPix2Pix checkpoint folder"
+    )
+    syned.add_argument("--variator", default="template", help="'template' (offline) or a local causal-LM folder")
+    syned.add_argument("--device", default=None, help="cuda or cpu for the editor and variator models")
+    add_config_arguments(syned, SynedConfig)
+    add_config_arguments(syned, QualityConfig, prefix="quality")
+    syned.set_defaults(func=_cmd_augment)
 
     demo = commands.add_parser("demo", help="benchmark, adapt the tiny model, caption, evaluate: end to end on CPU")
     demo.add_argument("--out", default="runs/demo", help="demo folder")

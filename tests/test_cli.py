@@ -8,7 +8,7 @@ import pytest
 
 from idc_engine.cli import main
 
-COMMANDS = ["make-benchmark", "train", "caption", "evaluate", "demo", "pretrain-tiny"]
+COMMANDS = ["make-benchmark", "train", "caption", "evaluate", "augment", "demo", "pretrain-tiny"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -141,3 +141,16 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     code = main(["train", "--manifest", str(bad), "--out", str(tmp_path / "r"), "--model", "tiny-scratch"])
     assert code == 2
     assert "bad.jsonl:1: field 'captions': must be a non-empty list" in capsys.readouterr().err
+
+
+def test_augment_writes_variants_that_train_reads(shapes_dir, tmp_path, capsys):
+    out = tmp_path / "syned"
+    args = ["augment", "--manifest", str(shapes_dir / "manifest.jsonl"), "--out", str(out), "--variations", "2"]
+    assert main(args + ["--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "variants of 64 pairs kept" in printed
+    synthetic = [json.loads(line) for line in (out / "synthetic.jsonl").read_text().splitlines()]
+    assert synthetic and all(r["split"] == "train" and r["metadata"]["synthetic"] for r in synthetic)
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 104 + len(synthetic)
+    assert main(args + ["--seed", "3"]) == 0  # a re-run finds everything done
+    assert f"resumed {len(synthetic)};" in capsys.readouterr().out

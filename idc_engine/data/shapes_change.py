@@ -164,7 +164,7 @@ def nuisance(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image,
     return Image.fromarray(array), kind
 
 
-class _SceneSampler:
+class SceneSampler:
     def __init__(self, config: ShapesChangeConfig, rng: np.random.Generator):
         self.config = config
         self.rng = rng
@@ -203,13 +203,13 @@ class _SceneSampler:
 
 def make_pair(config: ShapesChangeConfig, index: int, split: str, rng: np.random.Generator) -> dict:
     """Sample one scene and one change; return the two images and the pair's annotations."""
-    sampler = _SceneSampler(config, rng)
+    sampler = SceneSampler(config, rng)
     for _ in range(100):
         change = config.change_types[int(rng.integers(len(config.change_types)))]
         low = max(config.min_objects, 2 if change == "drop" else 1)
         count = int(rng.integers(low, config.max_objects + 1))
         before = sampler.scene(count)
-        result = _apply_change(change, before, sampler)
+        result = apply_change(change, before, sampler)
         if result is not None:
             break
     else:
@@ -236,7 +236,7 @@ def make_pair(config: ShapesChangeConfig, index: int, split: str, rng: np.random
     }
 
 
-def _apply_change(change: str, before: list[Shape], sampler: _SceneSampler):
+def apply_change(change: str, before: list[Shape], sampler: SceneSampler):
     after = [Shape(**asdict(o)) for o in before]
     if change == "none":
         return after, None, None, {"reference": None, "modified": None}
