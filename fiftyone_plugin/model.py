@@ -30,6 +30,7 @@ from idc_engine.data.loading import LoadReport
 from idc_engine.inference.caption import CaptionResult, GenerationConfig, caption_idc_pairs
 
 logger = logging.getLogger(__name__)
+WATCHED_SAMPLES = 32
 
 
 @dataclass
@@ -145,8 +146,11 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
         self._results.confidences.update(result.confidences)
         self.last_report.loaded += result.report.loaded
         self.last_report.skipped.extend(result.report.skipped)
-        for sample in samples:
-            self._watched.append((sample, set(sample.field_names)))
+        for sample, pair in zip(samples, pairs):
+            # A few captioned samples suffice to see which field FiftyOne writes; keeping every one
+            # would hold the whole collection in memory.
+            if pair.id in result.captions and len(self._watched) < WATCHED_SAMPLES:
+                self._watched.append((sample, set(sample.field_names)))
         if self.config.attention_field:
             from fiftyone_plugin.heatmaps import heatmaps_for_pairs
 
