@@ -49,8 +49,11 @@ def _cmd_train(args):
     from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
     from idc_engine.train.augment import AugmentConfig
     from idc_engine.train.config import TrainConfig
+    from idc_engine.train.distributed import device_for_rank, is_main_process
     from idc_engine.train.loop import train
 
+    # Under torchrun / accelerate launch each process trains on its own GPU (cuda:LOCAL_RANK).
+    args.device = device_for_rank(args.device)
     pairs = read_manifest(args.manifest)
     train_pairs, val_pairs = split_pairs(pairs, "train"), split_pairs(pairs, "validation")
     if not train_pairs:
@@ -64,6 +67,8 @@ def _cmd_train(args):
     idc_config = config_from_arguments(args, BLIP2IDCConfig, prefix="idc") if _any_given(args, "idc_") else None
     model = _load_model(args, idc_config, training=True)
     result = train(model, train_pairs, val_pairs, config, args.out, resume=args.resume, overwrite=args.overwrite)
+    if not is_main_process():
+        return
     print(f"{result.stopped} after {result.steps} steps; model saved to {result.model_dir}")
     if result.train_report and result.train_report.skipped:
         print(f"skipped training pairs: {result.train_report.summary()}")

@@ -63,11 +63,28 @@ def checkpoint_step(path: Path) -> int:
     return int(path.name.split("-")[1])
 
 
-def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: dict, scaler=None, keep: int = 1):
+def rng_state() -> dict:
+    """This process's random state: torch's, and its current CUDA device's (dropout draws from them)."""
+    cuda = torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+
+def save_checkpoint(
+    root: Path,
+    step: int,
+    model,
+    optimizer,
+    scheduler,
+    state: dict,
+    scaler=None,
+    keep: int = 1,
+    rng_by_rank: list[dict] | None = None,
+):
     """Write ``checkpoint-<step>``, point ``latest`` at it, then delete older ones beyond ``keep``.
 
     Every file is fsynced before the rename that publishes the folder, so a crash right after the
-    rename cannot leave a published checkpoint with empty files.
+    rename cannot leave a published checkpoint with empty files. ``rng_by_rank`` holds every
+    process's :func:`rng_state` of a run on several processes (written by rank 0 alone).
     """
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"checkpoint-{step}"
@@ -78,8 +95,11 @@ def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: d
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            # With several processes each has its own device's state, in rng_by_rank: asking for every
+            # device's here would open a CUDA context on each GPU from rank 0.
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and not rng_by_rank else None,
             "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng_by_rank": rng_by_rank,
         }
         torch.save(extras, staging / "optimizer.pt")
         (staging / "state.json").write_text(json.dumps({**state, "step": step}, indent=2))
@@ -113,7 +133,12 @@ def latest_checkpoint(root: Path) -> Path | None:
     return path if (path / "state.json").is_file() else None
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler, scaler=None) -> dict:
+def load_checkpoint(path: Path, model, optimizer, scheduler, scaler=None, rank: int = 0) -> dict:
+    """Restore a checkpoint into ``model``, ``optimizer``, ``scheduler`` and the random state.
+
+    Every process of a run on several loads the same checkpoint; ``rank`` picks its own random
+    state when the checkpoint has one for it (else rank 0's: a run resumed on more processes).
+    """
     load_trainable_state(model, load_file(str(path / "trainable.safetensors")))
     extras = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
     optimizer.load_state_dict(extras["optimizer"])
@@ -121,6 +146,12 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, scaler=None) -> dic
     torch.set_rng_state(extras["torch_rng"])
     if extras.get("cuda_rng") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(extras["cuda_rng"])
+    by_rank = extras.get("rng_by_rank")
+    if by_rank:
+        own = by_rank[rank] if rank < len(by_rank) else by_rank[0]
+        torch.set_rng_state(own["torch"])
+        if own["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(own["cuda"])
     if scaler is not None and extras.get("scaler") is not None:
         scaler.load_state_dict(extras["scaler"])
     return json.loads((path / "state.json").read_text())

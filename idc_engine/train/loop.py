@@ -3,6 +3,13 @@
 Which pair, which of its reference captions and which augmentation a step uses depend only on the
 seed and the step, never on history, so a resumed run continues exactly where the killed one
 stopped.
+
+Under ``torchrun`` / ``accelerate launch`` (several processes, one per GPU) ``batch_size`` stays the
+*global* micro-batch: rank r of W takes positions ``[first + r*b/W, first + (r+1)*b/W)`` of the same
+stream, each rank's loss is weighted by its share of the batch's caption tokens, and the summed
+gradients are the single-process gradient of the whole batch; the learning rate and schedule are
+the config's. Rank 0 alone validates and writes checkpoints, the best weights, the model and the
+training record; the others wait for its results (see ``idc_engine.train.distributed``).
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ from idc_engine.data.loading import LoadReport, load_pairs
 from idc_engine.data.pair import IDCPair, with_references
 from idc_engine.inference.caption import GenerationConfig, caption_pairs, pair_prompts
 from idc_engine.model.blip2idc import BLIP2IDC
+from idc_engine.model.text import IGNORE_INDEX
 from idc_engine.provenance import git_revision, provenance
+from idc_engine.train import distributed
 from idc_engine.train.augment import augment_pair
 from idc_engine.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     load_trainable_state,
+    rng_state,
     save_checkpoint,
     trainable_state,
 )
@@ -78,9 +88,12 @@ class PairStream:
             reference, modified = augment_pair(reference, modified, self.config.augment, rng)
         return (reference, modified), caption
 
-    def batch(self, model: BLIP2IDC, first_position: int):
-        """Pixel values, captions and per-pair prompts (``metadata["prompt"]``, a task's own prompt)."""
-        positions = [first_position + i for i in range(self.config.batch_size)]
+    def batch(self, model: BLIP2IDC, first_position: int, size: int | None = None):
+        """Pixel values, captions and per-pair prompts (``metadata["prompt"]``, a task's own prompt).
+
+        ``size`` positions from ``first_position`` (default ``batch_size``: one rank's share is fewer).
+        """
+        positions = [first_position + i for i in range(size or self.config.batch_size)]
         examples = [self.example(p) for p in positions]
         prompts = [self.pairs[self._index(p)].metadata.get("prompt") for p in positions]
         return model.pixel_values([e[0] for e in examples]), [e[1] for e in examples], prompts
@@ -193,10 +206,15 @@ def train(
 
     ``val_pairs`` must not be the test split. Pairs without reference captions are left out of
     both and counted (``TrainResult.unreferenced``, and ``unreferenced`` in the training record).
-    ``on_step(step, logs)`` is called after every optimizer step; it may raise to stop training
-    (the last checkpoint stays resumable).
+    ``on_step(step, logs)`` is called after every optimizer step (on every rank); it may raise to
+    stop training (the last checkpoint stays resumable).
     A new run refuses an ``out_dir`` that holds anything, unless ``resume`` (continue the run in it)
     or ``overwrite`` (replace its checkpoints and model).
+
+    Started by ``torchrun`` / ``accelerate launch``, every process calls this with the same
+    arguments; ``config.batch_size`` is the global micro-batch and must divide by the number of
+    processes. A CUDA model moves to ``cuda:<LOCAL_RANK>``. Every rank returns the same result and
+    ends with the same weights in memory.
     """
     revision = git_revision()
     out_dir = Path(out_dir)
@@ -210,7 +228,44 @@ def train(
             f"train_pairs: none of the {len(train_unreferenced)} pairs has reference captions; "
             "describe some (or import captioned pairs) before training"
         )
-    prepare_out_dir(out_dir, resume, overwrite)
+    ctx = distributed.setup(model.device)
+    try:
+        return _train(
+            ctx,
+            model,
+            train_pairs,
+            val_pairs,
+            config,
+            out_dir,
+            resume,
+            show_progress,
+            on_step,
+            overwrite,
+            revision=revision,
+            unreferenced=unreferenced,
+        )
+    finally:
+        ctx.close()
+
+
+def _train(
+    ctx: distributed.Distributed,
+    model: BLIP2IDC,
+    train_pairs: list[IDCPair],
+    val_pairs: list[IDCPair],
+    config: TrainConfig,
+    out_dir: Path,
+    resume: bool,
+    show_progress: bool,
+    on_step,
+    overwrite: bool,
+    revision,
+    unreferenced: dict[str, int],
+) -> TrainResult:
+    rank_batch = distributed.local_batch_size(config.batch_size, ctx.world_size)
+    if ctx.enabled and model.device.type == "cuda" and model.device != ctx.device:
+        model.to(ctx.device)
+    ctx.on_main(prepare_out_dir, out_dir, resume, overwrite)
     torch.manual_seed(config.seed)
     train_pairs, train_images, train_report = load_pairs(
         train_pairs, skip_bad=config.skip_bad_images, max_cached_pixels=config.max_cached_pixels
@@ -226,6 +281,10 @@ def train(
     prepare_model(model, config)
     model.train()
     parameters = model.trainable_parameters()
+    if ctx.enabled:
+        ctx.broadcast_parameters(parameters)  # every rank starts from rank 0's weights
+        if ctx.rank:  # and draws its own dropout masks
+            torch.manual_seed(int(np.random.SeedSequence([config.seed, 17, ctx.rank]).generate_state(1)[0]))
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     pairs_per_step = config.batch_size * config.grad_accum_steps
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(train_pairs) / pairs_per_step))
@@ -240,14 +299,14 @@ def train(
 
     state = {"step": 0, "history": [], "best": None, "evals_without_gain": 0, "elapsed_s": 0.0}
     checkpoints = out_dir / CHECKPOINT_DIR
-    best_state = None
+    best_state = None  # kept by rank 0, which writes the model
     if resume:
         found = latest_checkpoint(checkpoints)
         if found is None:
             raise FileNotFoundError(f"resume: no checkpoint under {checkpoints}")
-        state = load_checkpoint(found, model, optimizer, scheduler, scaler)
+        state = load_checkpoint(found, model, optimizer, scheduler, scaler, rank=ctx.rank)
         best_path = checkpoints / "best.safetensors"
-        if best_path.is_file():
+        if best_path.is_file() and ctx.is_main:
             from safetensors.torch import load_file
 
             best_state = load_file(str(best_path))
@@ -262,7 +321,7 @@ def train(
         total=None if config.time_budget_s else total_steps,
         initial=state["step"],
         desc=f"training ({_duration(config.time_budget_s)} budget)" if config.time_budget_s else "training",
-        disable=not show_progress,
+        disable=not (show_progress and ctx.is_main),
         unit="step",
         dynamic_ncols=True,
         mininterval=0.5 if sys.stderr.isatty() else 30.0,  # logs, not terminals, get a line every 30 s
@@ -275,12 +334,15 @@ def train(
             step_loss = 0.0
             for micro in range(config.grad_accum_steps):
                 first = (step * config.grad_accum_steps + micro) * config.batch_size
-                pixel_values, captions, prompts = stream.batch(model, first)
+                pixel_values, captions, prompts = stream.batch(model, first + ctx.rank * rank_batch, rank_batch)
+                prompts = prompts if any(prompts) else None
+                share = _token_share(ctx, model, captions, prompts)
                 with autocast:
-                    loss = model.loss(pixel_values, captions, prompts if any(prompts) else None)
-                    loss = loss / config.grad_accum_steps
+                    loss = model.loss(pixel_values, captions, prompts)
+                    loss = loss * share / config.grad_accum_steps
                 (scaler.scale(loss) if scaler else loss).backward()
                 step_loss += loss.item()
+            ctx.sum_gradients(parameters)  # now the gradient of the global batch on every rank
             if scaler:
                 scaler.unscale_(optimizer)
             if config.max_grad_norm:
@@ -292,6 +354,8 @@ def train(
                 optimizer.step()
             state["step"] = step + 1
             state["elapsed_s"] = time.perf_counter() - started
+            if ctx.enabled:  # the global batch's loss, and rank 0's clock: every rank decides alike
+                step_loss, state["elapsed_s"] = ctx.all_sum([step_loss, state["elapsed_s"] if ctx.is_main else 0.0])
             if config.time_budget_s:
                 budget_fraction["value"] = state["elapsed_s"] / config.time_budget_s
             scheduler.step()
@@ -300,16 +364,18 @@ def train(
             logs = {"step": step + 1, "loss": step_loss, "lr": scheduler.get_last_lr()[0]}
 
             if config.eval_every and val_pairs and (step + 1) % config.eval_every == 0:
-                logs.update(validate(model, val_pairs, val_images, config, autocast))
+                logs.update(ctx.on_main(validate, model, val_pairs, val_images, config, autocast))
                 value = logs["val_cider" if config.eval_metric == "cider" else "val_loss"]
                 if _improved(config.eval_metric, value, state["best"] and state["best"]["value"]):
                     state["best"] = {"step": step + 1, "value": value, "metric": config.eval_metric}
                     state["evals_without_gain"] = 0
-                    best_state = trainable_state(model)
-                    _save_best(checkpoints, best_state)
+                    if ctx.is_main:
+                        best_state = trainable_state(model)
+                    ctx.on_main(_save_best, checkpoints, best_state)
                 else:
                     state["evals_without_gain"] += 1
-                bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}))
+                if ctx.is_main:
+                    bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}))
             if (step + 1) % config.log_every == 0 or "val_loss" in logs:
                 state["history"].append(logs)
                 elapsed = time.perf_counter() - window_start
@@ -328,7 +394,18 @@ def train(
                 )
             bar.update(1)
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == total_steps:
-                save_checkpoint(checkpoints, step + 1, model, optimizer, scheduler, state, scaler)
+                rng_by_rank = ctx.all_gather(rng_state()) if ctx.enabled else None
+                ctx.on_main(
+                    save_checkpoint,
+                    checkpoints,
+                    step + 1,
+                    model,
+                    optimizer,
+                    scheduler,
+                    state,
+                    scaler,
+                    rng_by_rank=rng_by_rank,
+                )
             if on_step is not None:
                 on_step(step + 1, logs)
             if config.early_stopping_patience and state["evals_without_gain"] >= config.early_stopping_patience:
@@ -342,28 +419,49 @@ def train(
 
     if best_state is not None:
         load_trainable_state(model, best_state)
+    if ctx.broadcast(best_state is not None):
+        ctx.broadcast_parameters(parameters)  # the best weights in every rank's memory too
     model_dir = out_dir / MODEL_DIR
-    model.save_pretrained(model_dir)
-    record = provenance(
-        config=config.to_dict(),
-        seed=config.seed,
-        revision=revision,
-        base_model=model.source,
-        idc_config=model.config.__dict__,
-        steps=state["step"],
-        stopped=stopped,
-        best=state["best"],
-        train_pairs=len(train_pairs),
-        validation_pairs=len(val_pairs or []),
-        unreferenced=unreferenced,
-        skipped_images={"train": train_report.skipped, "validation": val_report.skipped if val_report else []},
-        elapsed_s=round(state["elapsed_s"], 1),
-        history=state["history"],
-    )
-    (model_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=2, default=str))
+
+    def write_model():
+        model.save_pretrained(model_dir)
+        record = provenance(
+            config=config.to_dict(),
+            seed=config.seed,
+            revision=revision,
+            base_model=model.source,
+            idc_config=model.config.__dict__,
+            steps=state["step"],
+            stopped=stopped,
+            best=state["best"],
+            train_pairs=len(train_pairs),
+            validation_pairs=len(val_pairs or []),
+            unreferenced=unreferenced,
+            skipped_images={"train": train_report.skipped, "validation": val_report.skipped if val_report else []},
+            processes=ctx.world_size,
+            elapsed_s=round(state["elapsed_s"], 1),
+            history=state["history"],
+        )
+        (model_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=2, default=str))
+
+    ctx.on_main(write_model)
     return TrainResult(
         model_dir, state["step"], stopped, state["history"], state["best"], train_report, val_report, unreferenced
     )
+
+
+def _token_share(ctx: distributed.Distributed, model: BLIP2IDC, captions: list[str], prompts) -> float:
+    """This rank's share of the global micro-batch's supervised tokens (1.0 in a single process).
+
+    The loss is a mean over caption tokens; weighting each rank's mean by its share of the tokens
+    makes the sum over ranks the mean over the whole batch, as a single process computes it.
+    """
+    if not ctx.enabled:
+        return 1.0
+    labels = model.text_batch(captions, prompts)["labels"]
+    tokens = float((labels[:, 1:] != IGNORE_INDEX).sum())  # the shifted labels the loss is taken over
+    (total,) = ctx.all_sum([tokens])
+    return tokens / total
 
 
 def _save_best(checkpoints: Path, state: dict):
