@@ -20,6 +20,7 @@ from .heatmaps import ComputeIDCHeatmaps  # noqa: E402
 from .import_dataset import ImportIDCDataset  # noqa: E402
 from .retrain import RetrainOnReviewed  # noqa: E402
 from .review_panel import IDCReviewPanel  # noqa: E402
+from .shards import CaptionIDCShards, ComputeIDCHeatmapsShards, ReapIDCShards, RunIDCShard  # noqa: E402
 from .syned import AugmentSyned  # noqa: E402
 from .train import TrainBLIP2IDC  # noqa: E402
 
@@ -31,6 +32,10 @@ OPERATORS = (
     ComputeIDCHeatmaps,
     RetrainOnReviewed,
     AugmentSyned,
+    CaptionIDCShards,
+    ComputeIDCHeatmapsShards,
+    RunIDCShard,
+    ReapIDCShards,
 )
 
 

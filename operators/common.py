@@ -162,3 +162,38 @@ def done(ctx, result: dict) -> dict:
     if not ctx.delegated:
         ctx.ops.reload_dataset()
     return result
+
+
+def shard_inputs(ctx, inputs):
+    """How a job is split among workers (``fiftyone_plugin.shards.ShardConfig``), validated in the form."""
+    from fiftyone_plugin.shards import ShardConfig
+
+    default = ShardConfig()
+    inputs.int("shards", default=default.shards, min=1, label="Shards (one delegated operation each)")
+    inputs.int("chunk_size", default=default.chunk_size, min=1, label="Pairs per chunk (written, then a heartbeat)")
+    inputs.float(
+        "stale_after",
+        default=default.stale_after,
+        label="Re-queue a shard after this many seconds without a heartbeat",
+        description="longer than one chunk takes; a dead worker's shard then goes to another worker",
+    )
+    inputs.float(
+        "chunk_delay_s", default=default.chunk_delay_s, label="Pause after each chunk (s): for tests and throttling"
+    )
+    for name in ("shards", "chunk_size", "stale_after"):
+        check_positive(ctx, inputs, name)
+    value = ctx.params.get("chunk_delay_s")
+    if value is not None and value < 0:
+        invalid(inputs, "chunk_delay_s", f"chunk_delay_s must be zero or positive, got {value!r}")
+
+
+def shard_config(params):
+    from fiftyone_plugin.shards import ShardConfig
+
+    default = ShardConfig()
+    return ShardConfig(
+        shards=params.get("shards", default.shards),
+        chunk_size=params.get("chunk_size", default.chunk_size),
+        stale_after=float(params.get("stale_after", default.stale_after)),
+        chunk_delay_s=float(params.get("chunk_delay_s", default.chunk_delay_s)),
+    )

@@ -9,6 +9,7 @@ with the model's confidence in it.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -69,8 +70,11 @@ def caption_pairs(
     model.eval()
     captions: list[str] = []
     confidences: list[float] = []
+    # Weights trained with frozen bf16 / fp16 parts and float32 adapters only run under autocast.
+    mixed = model.device.type == "cuda" and model.dtype != torch.float32
+    autocast = torch.autocast("cuda", dtype=model.dtype) if mixed else nullcontext()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast:
             for start in range(0, len(pairs), config.batch_size):
                 batch = pairs[start : start + config.batch_size]
                 batch_prompts = prompts[start : start + config.batch_size] if prompts else None

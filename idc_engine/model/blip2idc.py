@@ -46,6 +46,24 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
+class PairPixels:
+    """Image pairs -> the model's pixel values, without the model: small and picklable, so that
+    DataLoader worker processes can prepare training batches while the model trains."""
+
+    def __init__(self, image_processor, encoding: str, orientation: str):
+        self.image_processor, self.encoding, self.orientation = image_processor, encoding, orientation
+
+    def __call__(self, pairs: list[tuple[Image.Image, Image.Image]]) -> torch.Tensor:
+        if self.encoding == "concat":
+            images = [compose_pair(ref, mod, self.orientation) for ref, mod in pairs]
+            return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        references = [align_reference(ref, mod) for ref, mod in pairs]
+        modified = [mod for _, mod in pairs]
+        ref_values = self.image_processor(images=references, return_tensors="pt")["pixel_values"]
+        mod_values = self.image_processor(images=modified, return_tensors="pt")["pixel_values"]
+        return torch.stack([ref_values, mod_values], dim=1)
+
+
 class BLIP2IDC(torch.nn.Module):
     """A ``Blip2ForConditionalGeneration`` with its processor, adapted to image pairs."""
 
@@ -112,14 +130,7 @@ class BLIP2IDC(torch.nn.Module):
     # ----------------------------------------------------------------------------------- images
     def pixel_values(self, pairs: list[tuple[Image.Image, Image.Image]]) -> torch.Tensor:
         """Processor-ready tensors: ``(B, 3, H, W)`` for concat, ``(B, 2, 3, H, W)`` for two-stream."""
-        if self.config.encoding == "concat":
-            images = [compose_pair(ref, mod, self.config.orientation) for ref, mod in pairs]
-            return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
-        references = [align_reference(ref, mod) for ref, mod in pairs]
-        modified = [mod for _, mod in pairs]
-        ref_values = self.image_processor(images=references, return_tensors="pt")["pixel_values"]
-        mod_values = self.image_processor(images=modified, return_tensors="pt")["pixel_values"]
-        return torch.stack([ref_values, mod_values], dim=1)
+        return PairPixels(self.image_processor, self.config.encoding, self.config.orientation)(pairs)
 
     def _two_stream_features(self, pixel_values: torch.Tensor) -> BaseModelOutputWithVisionQformerOutputs:
         batch = pixel_values.shape[0]

@@ -52,3 +52,44 @@ def blip2_opt_2_7b_config() -> Blip2Config:
         num_query_tokens=32,
         image_token_index=IMAGE_TOKEN_INDEX,
     )
+
+
+def narrowed_config() -> Blip2Config:
+    """The same layout at toy width and depth: 224-pixel images in 14-pixel patches, 32 queries,
+    cross-attention in every second Q-Former layer, OPT's projection. Runs on a CPU in seconds."""
+    config = blip2_opt_2_7b_config().to_dict()
+    config["vision_config"].update(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4)
+    config["qformer_config"].update(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4, encoder_hidden_size=64
+    )
+    config["text_config"].update(
+        hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=4, word_embed_proj_dim=64
+    )
+    return Blip2Config(**config)
+
+
+def full_size_processor():
+    """A processor that feeds the full-size model: the embedded preset's tokenizer (its ids fit OPT's
+    vocabulary), 224-pixel images and 32 query tokens."""
+    from transformers import Blip2Processor
+
+    from idc_engine.model.base_reference import TINY, resolve_spec
+
+    processor = Blip2Processor.from_pretrained(resolve_spec(TINY))
+    processor.image_processor.size = {"height": 224, "width": 224}
+    processor.num_query_tokens = 32
+    return processor
+
+
+def full_size_blip2idc(narrow: bool = False, seed: int = 0):
+    """BLIP2IDC on BLIP-2 OPT-2.7b's architecture with random weights (fp32, on the CPU; move it after)."""
+    import torch
+    from transformers import Blip2ForConditionalGeneration
+
+    from idc_engine.model.blip2idc import BLIP2IDC
+
+    processor = full_size_processor()
+    config = narrowed_config() if narrow else blip2_opt_2_7b_config()
+    config.image_token_index = processor.tokenizer.image_token_id
+    torch.manual_seed(seed)
+    return BLIP2IDC(Blip2ForConditionalGeneration(config), processor)

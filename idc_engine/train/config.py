@@ -10,6 +10,7 @@ from idc_engine.train.augment import AugmentConfig
 FINETUNE_MODES = ("lora", "full")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
+FROZEN_DTYPES = ("auto", "float32", "bf16", "fp16")
 EVAL_METRICS = ("cider", "loss")
 
 
@@ -29,7 +30,22 @@ class TrainConfig:
     schedule: str = field(default="cosine", metadata={"help": "decay after warm-up: cosine, linear or constant"})
     min_lr_ratio: float = field(default=0.1, metadata={"help": "final learning rate as a fraction of the peak"})
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "gradient clipping norm; None disables"})
-    mixed_precision: str = field(default="auto", metadata={"help": "auto (bf16/fp16 on GPU), no, bf16 or fp16"})
+    mixed_precision: str = field(
+        default="auto", metadata={"help": "auto (bf16/fp16 on GPU, none on CPU), no, bf16 or fp16 (bf16 on CPU too)"}
+    )
+    frozen_dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "dtype of the weights LoRA leaves frozen: auto (bf16, else fp16, on GPU; float32 on CPU), "
+            "float32, bf16 or fp16; the adapter itself stays float32"
+        },
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute activations in the backward pass: less memory, ~30% slower"}
+    )
+    loader_workers: int = field(
+        default=0, metadata={"help": "processes that decode and prepare batches while the model trains; 0: none"}
+    )
     seed: int = field(default=0, metadata={"help": "seeds data order, caption choice, augmentation and dropout"})
     eval_every: int = field(default=200, metadata={"help": "validate every N steps; 0 disables"})
     eval_metric: str = field(default="cider", metadata={"help": "validation metric for early stopping: cider or loss"})
@@ -51,6 +67,13 @@ class TrainConfig:
         _choice("finetune", self.finetune, FINETUNE_MODES)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        _choice("frozen_dtype", self.frozen_dtype, FROZEN_DTYPES)
+        if self.frozen_dtype in ("bf16", "fp16") and self.mixed_precision == "no":
+            raise ValueError(
+                f"frozen_dtype {self.frozen_dtype!r} needs mixed precision (autocast), but mixed_precision is 'no'"
+            )
+        if not isinstance(self.loader_workers, int) or self.loader_workers < 0:
+            raise ValueError(f"loader_workers must be a non-negative integer, got {self.loader_workers!r}")
         _choice("eval_metric", self.eval_metric, EVAL_METRICS)
         for name in ("batch_size", "grad_accum_steps", "eval_max_pairs", "checkpoint_every", "log_every"):
             _positive_int(name, getattr(self, name))

@@ -19,6 +19,7 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 from idc_engine.data.loading import LoadReport, load_pairs
 from idc_engine.data.pair import IDCPair, with_references
 from idc_engine.inference.caption import GenerationConfig, caption_pairs, pair_prompts
-from idc_engine.model.blip2idc import BLIP2IDC
+from idc_engine.model.blip2idc import BLIP2IDC, PairPixels
 from idc_engine.model.text import IGNORE_INDEX
 from idc_engine.provenance import git_revision, provenance
 from idc_engine.train import distributed
@@ -88,25 +89,75 @@ class PairStream:
             reference, modified = augment_pair(reference, modified, self.config.augment, rng)
         return (reference, modified), caption
 
-    def batch(self, model: BLIP2IDC, first_position: int, size: int | None = None):
+    def batch(self, pixels, first_position: int, size: int | None = None):
         """Pixel values, captions and per-pair prompts (``metadata["prompt"]``, a task's own prompt).
 
+        ``pixels`` turns image pairs into pixel values (a ``PairPixels``, or the model, which has one).
         ``size`` positions from ``first_position`` (default ``batch_size``: one rank's share is fewer).
         """
+        to_pixels = pixels.pixel_values if isinstance(pixels, BLIP2IDC) else pixels
         positions = [first_position + i for i in range(size or self.config.batch_size)]
         examples = [self.example(p) for p in positions]
         prompts = [self.pairs[self._index(p)].metadata.get("prompt") for p in positions]
-        return model.pixel_values([e[0] for e in examples]), [e[1] for e in examples], prompts
+        return to_pixels([e[0] for e in examples]), [e[1] for e in examples], prompts
+
+
+class MicroBatches(torch.utils.data.Dataset):
+    """The micro-batches of a run, in order, for a DataLoader: with workers, the next batches are
+    decoded, augmented and processed in other processes while the model trains on this one."""
+
+    def __init__(self, stream: PairStream, pixels: PairPixels, plan: list[tuple[int, int]]):
+        self.stream, self.pixels, self.plan = stream, pixels, plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, index: int):
+        return self.stream.batch(self.pixels, *self.plan[index])
+
+
+def micro_batches(stream: PairStream, model: BLIP2IDC, plan, workers: int):
+    """An iterator over ``plan``'s micro-batches (first position, size), prepared by ``workers`` processes."""
+    dataset = MicroBatches(
+        stream, PairPixels(model.image_processor, model.config.encoding, model.config.orientation), plan
+    )
+    if workers == 0:
+        return (dataset[i] for i in range(len(dataset)))
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,  # each item already is a micro-batch
+        num_workers=workers,
+        pin_memory=model.device.type == "cuda",
+        prefetch_factor=2,
+        persistent_workers=False,
+    )
+    return iter(loader)
 
 
 def _autocast(device: torch.device, mixed_precision: str):
-    if device.type != "cuda" or mixed_precision == "no":
+    """The autocast context of training, validation and captioning, and fp16's gradient scaler."""
+    if mixed_precision == "no":
         return nullcontext(), None
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
-    if dtype is None:  # auto
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return torch.autocast("cuda", dtype=dtype), scaler
+    if device.type == "cuda":
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
+        if dtype is None:  # auto
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+        return torch.autocast("cuda", dtype=dtype), scaler
+    if device.type == "cpu" and mixed_precision == "bf16":  # asked for: CPU bf16 is slower on many CPUs
+        return torch.autocast("cpu", dtype=torch.bfloat16), None
+    return nullcontext(), None
+
+
+def frozen_weights_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The dtype LoRA's frozen weights are cast to (None: left as loaded, float32 for training)."""
+    if config.finetune != "lora" or config.frozen_dtype == "float32":
+        return None
+    if config.frozen_dtype == "auto":
+        if device.type != "cuda" or config.mixed_precision == "no":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[config.frozen_dtype]
 
 
 @torch.no_grad()
@@ -130,9 +181,10 @@ def validate(model: BLIP2IDC, pairs: list[IDCPair], images, config: TrainConfig,
             weights.append(len(batch_pairs))
         result = {"val_loss": float(np.average(losses, weights=weights))}
         if config.eval_metric == "cider":
-            predictions = caption_pairs(
-                model, images, GenerationConfig(batch_size=config.batch_size), prompts=pair_prompts(pairs)
-            )
+            with autocast:
+                predictions = caption_pairs(
+                    model, images, GenerationConfig(batch_size=config.batch_size), prompts=pair_prompts(pairs)
+                )
             scores = score_captions(
                 {p.id: c for p, c in zip(pairs, predictions)}, {p.id: p.captions for p in pairs}, ("CIDEr-D",)
             )
@@ -180,15 +232,27 @@ def _improved(metric: str, value: float, best: float | None) -> bool:
 
 
 def prepare_model(model: BLIP2IDC, config: TrainConfig):
-    """Make exactly the parameters that this fine-tuning mode trains require gradients."""
+    """Make exactly the parameters that this fine-tuning mode trains require gradients; with LoRA,
+    cast the frozen weights to ``frozen_dtype`` (the trained ones stay float32, autocast mixes them)."""
     if config.finetune == "lora":
         if not model.has_adapter:
             model.add_lora(config.lora)
+        dtype = frozen_weights_dtype(config, model.device)
+        if dtype is not None:
+            for parameter in model.parameters():
+                if not parameter.requires_grad and parameter.is_floating_point():
+                    parameter.data = parameter.data.to(dtype)
     else:
         if model.has_adapter:
             raise ValueError("finetune='full' on a model with a LoRA adapter; merge_lora() it first")
         for parameter in model.parameters():
             parameter.requires_grad_(True)
+    if config.gradient_checkpointing:
+        # Non-reentrant: the reentrant kind loses the gradient of LoRA weights behind frozen inputs.
+        with warnings.catch_warnings():  # transformers 5 renames it; the new name is not in 5.18 yet
+            warnings.simplefilter("ignore", FutureWarning)
+            model.base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.base.config.text_config.use_cache = False
 
 
 def train(
@@ -328,13 +392,18 @@ def _train(
     )
     session = {"step": state["step"], "clock": time.perf_counter()}
     running_loss, pairs_seen, window_start = None, 0, time.perf_counter()
+    plan = [
+        ((step * config.grad_accum_steps + micro) * config.batch_size + ctx.rank * rank_batch, rank_batch)
+        for step in range(state["step"], total_steps)
+        for micro in range(config.grad_accum_steps)
+    ]
+    batches = micro_batches(stream, model, plan, config.loader_workers)
     try:
         for step in range(state["step"], total_steps):
             optimizer.zero_grad(set_to_none=True)
             step_loss = 0.0
-            for micro in range(config.grad_accum_steps):
-                first = (step * config.grad_accum_steps + micro) * config.batch_size
-                pixel_values, captions, prompts = stream.batch(model, first + ctx.rank * rank_batch, rank_batch)
+            for _ in range(config.grad_accum_steps):
+                pixel_values, captions, prompts = next(batches)
                 prompts = prompts if any(prompts) else None
                 share = _token_share(ctx, model, captions, prompts)
                 with autocast:
@@ -416,6 +485,7 @@ def _train(
                 break
     finally:
         bar.close()
+        del batches  # stops the loader's worker processes now, not whenever it is collected
 
     if best_state is not None:
         load_trainable_state(model, best_state)

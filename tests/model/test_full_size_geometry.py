@@ -9,31 +9,19 @@ work on it.
 
 import pytest
 import torch
-from transformers import Blip2Config, Blip2ForConditionalGeneration
+from transformers import Blip2ForConditionalGeneration
 
 from idc_engine.attention.maps import AttentionConfig, attention_maps
 from idc_engine.model.blip2idc import BLIP2IDC
 from idc_engine.model.config import LoraSettings
-from idc_engine.model.full_size import blip2_opt_2_7b_config
+from idc_engine.model.full_size import narrowed_config
 from idc_engine.model.lora import group_of
-
-
-def _narrowed() -> Blip2Config:
-    config = blip2_opt_2_7b_config().to_dict()
-    config["vision_config"].update(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4)
-    config["qformer_config"].update(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4, encoder_hidden_size=64
-    )
-    config["text_config"].update(
-        hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=4, word_embed_proj_dim=64
-    )
-    return Blip2Config(**config)
 
 
 @pytest.fixture
 def narrowed(full_size_processor):
     torch.manual_seed(0)
-    config = _narrowed()
+    config = narrowed_config()
     config.image_token_index = full_size_processor.tokenizer.image_token_id
     return BLIP2IDC(Blip2ForConditionalGeneration(config), full_size_processor)
 

@@ -1,0 +1,209 @@
+"""Long jobs split into shards for several `fiftyone delegated launch` workers (fiftyone_plugin.shards)."""
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from .common import (
+    cancelled,
+    check_grouped_dataset,
+    check_identifier,
+    check_positive,
+    field_input,
+    model_input,
+    progress,
+    shard_config,
+    shard_inputs,
+)
+
+
+def _queued_output():
+    outputs = types.Object()
+    outputs.str("job", label="Job")
+    outputs.int("pairs", label="Pairs")
+    outputs.int("shards", label="Shards queued")
+    outputs.list("operations", types.String(), label="Delegated operations")
+    return types.Property(outputs, view=types.View(label="Shards queued: run `fiftyone delegated launch` workers"))
+
+
+class CaptionIDCShards(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="caption_idc_shards",
+            label="IDC: caption the differences with several workers (shards)",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=False,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        if not check_grouped_dataset(ctx, inputs, "not_idc"):
+            return types.Property(inputs)
+        ctx.target_view()
+        model_input(ctx, inputs)
+        field_input(ctx, inputs, "label_field", "Caption field", default="idc_caption", must_exist=False)
+        inputs.int("batch_size", default=16, min=1, label="Batch size")
+        inputs.int("num_beams", default=1, min=1, label="Beams")
+        check_positive(ctx, inputs, "batch_size")
+        check_positive(ctx, inputs, "num_beams")
+        shard_inputs(ctx, inputs)
+        return types.Property(inputs, view=types.View(label="Caption with BLIP2IDC, in shards"))
+
+    def execute(self, ctx):
+        from fiftyone_plugin.shards import queue_shards
+
+        params = ctx.params
+        settings = {
+            "model": params.get("model", "tiny"),
+            "label_field": params.get("label_field", "idc_caption"),
+            "batch_size": params.get("batch_size", 16),
+            "num_beams": params.get("num_beams", 1),
+        }
+        return queue_shards(ctx.target_view(), "caption", settings, shard_config(params))
+
+    def resolve_output(self, ctx):
+        return _queued_output()
+
+
+class ComputeIDCHeatmapsShards(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="compute_idc_heatmaps_shards",
+            label="IDC: attention heatmaps with several workers (shards)",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=False,
+        )
+
+    def resolve_input(self, ctx):
+        from fiftyone_plugin.heatmaps import REGION_SOURCES
+        from idc_engine.attention.maps import MAP_KINDS
+
+        inputs = types.Object()
+        if not check_grouped_dataset(ctx, inputs, "not_idc"):
+            return types.Property(inputs)
+        ctx.target_view()
+        model_input(ctx, inputs)
+        inputs.enum("kind", list(MAP_KINDS), default="qformer", label="Map")
+        inputs.str("heatmap_field", default="idc_attention", label="Heatmap field")
+        inputs.str("regions_field", default="idc_regions", label="Regions field")
+        inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
+        field_input(
+            ctx,
+            inputs,
+            "caption_field",
+            "Caption field (names the regions)",
+            default="idc_caption",
+            must_exist=False,
+            required=False,
+        )
+        inputs.int("batch_size", default=8, min=1, label="Batch size")
+        for name in ("heatmap_field", "regions_field"):
+            check_identifier(ctx, inputs, name)
+        check_positive(ctx, inputs, "batch_size")
+        shard_inputs(ctx, inputs)
+        return types.Property(inputs, view=types.View(label="Attention heatmaps, in shards"))
+
+    def execute(self, ctx):
+        from fiftyone_plugin.shards import queue_shards
+
+        params = ctx.params
+        settings = {
+            "model": params.get("model", "tiny"),
+            "kind": params.get("kind", "qformer"),
+            "heatmap_field": params.get("heatmap_field", "idc_attention"),
+            "regions_field": params.get("regions_field", "idc_regions"),
+            "region_source": params.get("region_source", "attention"),
+            "caption_field": params.get("caption_field", "idc_caption"),
+            "batch_size": params.get("batch_size", 8),
+        }
+        return queue_shards(ctx.target_view(), "heatmaps", settings, shard_config(params))
+
+    def resolve_output(self, ctx):
+        return _queued_output()
+
+
+class RunIDCShard(foo.Operator):
+    """One shard of a job queued by the operators above; workers run it, users need not."""
+
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="run_idc_shard",
+            label="IDC: one shard of a sharded job",
+            unlisted=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            default_choice_to_delegated=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        inputs.str("job", required=True, label="Job")
+        inputs.int("shard", required=True, min=0, label="Shard")
+        return types.Property(inputs)
+
+    def execute(self, ctx):
+        from fiftyone_plugin.shards import run_shard
+
+        return run_shard(
+            ctx.dataset,
+            ctx.params["job"],
+            int(ctx.params["shard"]),
+            operation_id=ctx.request_params.get("run_doc") if ctx.delegated else None,
+            progress=progress(ctx),
+            cancelled=cancelled(ctx),
+        )
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        outputs.str("status", label="Status")
+        outputs.int("pairs", label="Pairs done by this run")
+        outputs.int("written", label="Samples written")
+        return types.Property(outputs, view=types.View(label="Shard"))
+
+
+class ReapIDCShards(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="reap_idc_shards",
+            label="IDC: re-queue the shards of dead workers",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=False,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        inputs.float(
+            "stale_after",
+            label="Seconds without a heartbeat (empty: each job's own)",
+            description="a shard whose worker has been silent this long is re-queued for another worker",
+        )
+        check_positive(ctx, inputs, "stale_after")
+        return types.Property(inputs, view=types.View(label="Re-queue stale shards"))
+
+    def execute(self, ctx):
+        from fiftyone_plugin.shards import reap, status
+
+        actions = reap(ctx.params.get("stale_after"))
+        rows = status()
+        return {
+            "requeued": sum(a["action"] == "requeued" for a in actions),
+            "actions": [f"{a['shard']}: {a['action']}" for a in actions],
+            "unfinished": [
+                f"{r['shard_id']}: {r['state']}, {r['done']}/{r['total']} pairs"
+                for r in rows
+                if r["state"] != "completed"
+            ],
+        }
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        outputs.int("requeued", label="Shards re-queued")
+        outputs.list("actions", types.String(), label="What was done")
+        outputs.list("unfinished", types.String(), label="Unfinished shards")
+        return types.Property(outputs, view=types.View(label="Shards"))

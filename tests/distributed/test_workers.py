@@ -1,0 +1,348 @@
+"""Shards of a captioning job shared by several `fiftyone delegated launch` workers (fiftyone_plugin.shards).
+
+The first tests run the shards in this process against the test session's database; the last two start
+a mongod and two real workers and ``kill -9`` one of them mid-shard.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import fiftyone.operators as foo
+import pytest
+
+from fiftyone_plugin.dataset import MODIFIED, PAIR_ID, REFERENCE
+from fiftyone_plugin.shards import ShardConfig, job_field, ledger, queue_shards, reap, run_shard, split_pairs
+
+from .conftest import database
+
+pytestmark = pytest.mark.distributed
+
+PLUGIN = "@idc/idc"
+
+
+class _Killed(BaseException):
+    """Stands for kill -9 in this process: nothing of the shard's own cleanup runs."""
+
+
+def _service():
+    import fiftyone.operators.delegated as food
+
+    return food.DelegatedOperationService()
+
+
+def _written(dataset, pair_ids, field="idc_caption"):
+    """pair id -> (captions on both slices, job marks on both slices)."""
+    both = dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: {"$in": list(pair_ids)}})
+    found = {}
+    for pid, caption, mark in zip(*both.values([PAIR_ID, field, job_field(field)])):
+        captions, marks = found.setdefault(pid, ([], []))
+        captions.append(caption)
+        marks.append(mark)
+    return found
+
+
+def test_split_pairs_covers_every_pair_once_in_even_slices():
+    slices = split_pairs([f"p{i:02d}" for i in range(10)] + ["p03"], 4)
+    assert [len(s) for s in slices] == [3, 3, 2, 2]
+    assert sorted(p for s in slices for p in s) == [f"p{i:02d}" for i in range(10)]
+    assert split_pairs(["a", "b"], 5) == [["a"], ["b"]]
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
+        ShardConfig(chunk_size=0)
+    with pytest.raises(ValueError, match="stale_after must be positive"):
+        ShardConfig(stale_after=0)
+
+
+def test_queued_shards_run_once_each_and_write_every_pair_once(idc_dataset, tiny_dir):
+    idc_dataset.persistent = True
+    test = idc_dataset.match_tags("test")
+    queued = foo.execute_operator(
+        f"{PLUGIN}/caption_idc_shards",
+        ctx=dict(
+            view=test,
+            params={
+                "model": str(tiny_dir),
+                "label_field": "idc_caption",
+                "shards": 3,
+                "chunk_size": 4,
+                "batch_size": 4,
+            },
+        ),
+    ).result
+    assert queued["shards"] == 3 and queued["pairs"] == 24 and len(queued["operations"]) == 3
+    service = _service()
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    for op_id in queued["operations"]:
+        done = service.get(_oid(op_id))
+        assert done.run_state == "completed", done.result.error if done.result else None
+        assert done.result.result["status"] == "completed"
+
+    pair_ids = test.select_group_slices(MODIFIED).values(PAIR_ID)
+    written = _written(idc_dataset, pair_ids)
+    assert set(written) == set(pair_ids)
+    for captions, marks in written.values():
+        assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
+        assert marks == [queued["job"]] * 2
+    assert set(idc_dataset.match_tags("train").select_group_slices(MODIFIED).values("idc_caption")) == {None}
+    shards = list(ledger().find({"job": queued["job"]}))
+    assert sum(s["written"] for s in shards) == 2 * 24 and sum(s["done"] for s in shards) == 24
+    assert all(len(s["attempts"]) == 1 and s["state"] == "completed" for s in shards)
+
+
+def _oid(value):
+    from bson import ObjectId
+
+    return ObjectId(value)
+
+
+def test_a_dead_attempt_is_reaped_once_and_the_next_does_only_what_is_left(idc_dataset, tiny_dir):
+    from fiftyone.operators.executor import ExecutionRunState
+
+    idc_dataset.persistent = True
+    test = idc_dataset.match_tags("test")
+    config = ShardConfig(shards=2, chunk_size=3)
+    queued = queue_shards(test, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    job, op_id = queued["job"], _oid(queued["operations"][0])
+    service = _service()
+
+    # An attempt dies after its first chunk: its operation stays RUNNING, the ledger says running.
+    assert service.set_running(op_id, required_state=ExecutionRunState.QUEUED) is not None
+
+    def die_after_first_chunk(fraction, label):
+        raise _Killed(label)
+
+    with pytest.raises(_Killed):
+        run_shard(idc_dataset, job, 0, operation_id=op_id, progress=die_after_first_chunk)
+    shard = ledger().find_one({"_id": f"{job}/0"})
+    assert shard["state"] == "running" and shard["done"] == 3 and shard["owner"] is not None
+
+    # A second copy (`fiftyone delegated rerun`) while the holder's heartbeat is fresh does nothing.
+    held = run_shard(idc_dataset, job, 0)
+    assert held["status"] == "held" and held["pairs"] == 0
+
+    assert reap(job=job) == []  # fresh heartbeat: not stale under the job's own 300 s
+    ledger().update_one({"_id": f"{job}/0"}, {"$set": {"heartbeat": datetime(2000, 1, 1)}})
+    actions = reap(job=job)
+    assert actions == [{"shard": f"{job}/0", "action": "requeued", "operation": str(op_id)}]
+    assert reap(stale_after=0.001, job=job) == []  # a second reaper finds nothing left to take
+    assert service.get(op_id).run_state == ExecutionRunState.QUEUED  # the same operation, not a copy
+
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    assert service.get(op_id).run_state == ExecutionRunState.COMPLETED
+    shard = ledger().find_one({"_id": f"{job}/0"})
+    assert shard["state"] == "completed" and shard["requeued"] == 1
+    assert [a["pairs"] for a in shard["attempts"]] == [3, len(shard["pair_ids"]) - 3]
+    shards = list(ledger().find({"job": job}))
+    assert sum(s["written"] for s in shards) == 2 * 24
+    assert all(marks == [job] * 2 for _, marks in _written(idc_dataset, test.values(PAIR_ID)).values())
+
+
+def test_a_stopping_worker_hands_its_shard_back_at_once(idc_dataset, tiny_dir, monkeypatch):
+    """Ctrl+C in `fiftyone delegated launch`: the shard's thread sees the interpreter shutting down
+    after a chunk; called directly (main thread), it gets KeyboardInterrupt. Either way the shard and
+    its operation go back to the queue at once."""
+    from fiftyone.operators.executor import ExecutionRunState
+
+    import fiftyone_plugin.shards as shards
+
+    idc_dataset.persistent = True
+    queued = queue_shards(
+        idc_dataset.match_tags("test"),
+        "caption",
+        {"model": str(tiny_dir), "label_field": "idc_caption"},
+        ShardConfig(shards=2, chunk_size=4),
+    )
+    job = queued["job"]
+    service = _service()
+    stopping = []
+    monkeypatch.setattr(shards, "_worker_stopping", lambda: bool(stopping))
+
+    def stop(fraction, label):
+        stopping.append(label)
+
+    def interrupt(fraction, label):
+        raise KeyboardInterrupt
+
+    for index, progress in ((0, stop), (1, interrupt)):
+        stopping.clear()
+        op_id = _oid(queued["operations"][index])
+        service.set_running(op_id, required_state=ExecutionRunState.QUEUED)
+        if progress is stop:
+            result = run_shard(idc_dataset, job, index, operation_id=op_id, progress=progress)
+            assert result["status"] == "handed back" and result["pairs"] == 4
+        else:
+            with pytest.raises(KeyboardInterrupt):
+                run_shard(idc_dataset, job, index, operation_id=op_id, progress=progress)
+        shard = ledger().find_one({"_id": f"{job}/{index}"})
+        assert shard["state"] == "queued" and shard["owner"] is None and shard["done"] == 4
+        assert service.get(op_id).run_state == ExecutionRunState.QUEUED
+
+
+def test_an_operation_left_running_after_its_shard_finished_is_closed(idc_dataset, tiny_dir):
+    """One Ctrl+C lets the worker finish its shard and exit, and FiftyOne leaves the operation RUNNING."""
+    from fiftyone.operators.executor import ExecutionRunState
+
+    idc_dataset.persistent = True
+    queued = queue_shards(
+        idc_dataset.match_tags("test").limit(2),
+        "caption",
+        {"model": str(tiny_dir), "label_field": "idc_caption"},
+        ShardConfig(shards=1),
+    )
+    job, op_id = queued["job"], _oid(queued["operations"][0])
+    service = _service()
+    service.set_running(op_id, required_state=ExecutionRunState.QUEUED)
+    assert run_shard(idc_dataset, job, 0, operation_id=op_id)["status"] == "completed"
+    assert reap(job=job) == []  # finished a moment ago: FiftyOne may still be marking it
+    ledger().update_one({"_id": f"{job}/0"}, {"$set": {"heartbeat": datetime(2000, 1, 1)}})
+    assert reap(job=job) == [{"shard": f"{job}/0", "action": "closed", "operation": str(op_id)}]
+    assert service.get(op_id).run_state == ExecutionRunState.COMPLETED
+    assert reap(job=job) == []
+
+
+def test_heatmap_shards_write_maps_and_marks(idc_dataset, tiny_dir):
+    idc_dataset.persistent = True
+    test = idc_dataset.match_tags("test").limit(6)
+    queued = foo.execute_operator(
+        f"{PLUGIN}/compute_idc_heatmaps_shards",
+        ctx=dict(view=test, params={"model": str(tiny_dir), "shards": 2, "chunk_size": 2, "caption_field": None}),
+    ).result
+    _service().execute_queued_operations(dataset_name=idc_dataset.name)
+    pair_ids = test.select_group_slices(MODIFIED).values(PAIR_ID)
+    both = idc_dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: {"$in": pair_ids}})
+    maps, marks = both.values(["idc_attention", job_field("idc_attention")])
+    assert len(maps) == 12 and all(m is not None for m in maps) and set(marks) == {queued["job"]}
+
+
+# --- real workers ---------------------------------------------------------------------------------
+
+
+def _queue(cluster, shapes_dir, tiny_dir, count, params):
+    """Make the dataset and wait for the workers; returns a function that queues and returns the result."""
+    dataset_name = f"shards-{cluster.name}"[:60]
+    code = (
+        "from tests.distributed.conftest import queue_job; "
+        f"queue_job({str(shapes_dir / 'manifest.jsonl')!r}, {dataset_name!r}, {count}, "
+        f"{ {'model': str(tiny_dir), 'label_field': 'idc_caption', **params}!r})"
+    )
+    child = cluster.python(code, "queue.log", stdin=subprocess.PIPE)
+
+    def go(timeout=120):
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        child.wait(timeout=timeout)
+        text = (cluster.logs / "queue.log").read_text()
+        assert child.returncode == 0, cluster.all_logs()
+        return dataset_name, json.loads(text.split("QUEUED ", 1)[1])
+
+    return go
+
+
+def _wait_until(check, timeout, cluster, what, poll=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}:\n{cluster.all_logs()}")
+        time.sleep(poll)
+
+
+def _all_completed(db, operations):
+    def check():
+        states = [db.delegated_ops.find_one({"_id": _oid(op)})["run_state"] for op in operations]
+        return all(s == "completed" for s in states)
+
+    return check
+
+
+def _check_every_pair_written_once(db, dataset_name, job, pairs):
+    collection = db.datasets.find_one({"name": dataset_name})["sample_collection_name"]
+    samples = list(db[collection].find({}, {PAIR_ID: 1, "idc_caption": 1, "idc_caption_job": 1}))
+    assert len(samples) == 2 * pairs and len({s[PAIR_ID] for s in samples}) == pairs
+    assert all(isinstance(s.get("idc_caption"), str) and s.get("idc_caption_job") == job for s in samples)
+    shards = list(db.idc_shards.find({"job": job}))
+    # A conditional update writes a sample only where the job's mark is absent: 2 samples per pair.
+    assert sum(s["written"] for s in shards) == 2 * pairs and sum(s["done"] for s in shards) == pairs
+    return shards
+
+
+def test_two_workers_share_the_shards_and_each_runs_once(cluster, shapes_dir, tiny_dir):
+    pairs = 16
+    go = _queue(cluster, shapes_dir, tiny_dir, pairs, {"shards": 4, "chunk_size": 2, "chunk_delay_s": 0.5})
+    workers = [cluster.start_worker(), cluster.start_worker()]
+    cluster.wait_ready(workers)
+    started = time.monotonic()
+    dataset_name, queued = go()
+    with database(cluster) as db:
+        _wait_until(_all_completed(db, queued["operations"]), 150, cluster, "every shard to complete")
+        elapsed = time.monotonic() - started
+        shards = _check_every_pair_written_once(db, dataset_name, queued["job"], pairs)
+        assert all(len(s["attempts"]) == 1 for s in shards)  # each shard ran exactly once
+        ran_on = {s["attempts"][0]["worker"].rsplit(":", 1)[1] for s in shards}
+        assert ran_on == {str(w.pid) for w in workers}, ran_on  # both workers took part
+        assert db.delegated_ops.count_documents({"operator": f"{PLUGIN}/run_idc_shard"}) == 4
+    print(f"4 shards of {pairs} pairs on two workers: {elapsed:.1f} s after queueing")
+
+
+def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
+    pairs = 16
+    go = _queue(
+        cluster,
+        shapes_dir,
+        tiny_dir,
+        pairs,
+        {"shards": 4, "chunk_size": 1, "chunk_delay_s": 1.0, "stale_after": 8.0},
+    )
+    workers = [cluster.start_worker(), cluster.start_worker()]
+    cluster.wait_ready(workers)
+    started = time.monotonic()
+    dataset_name, queued = go()
+    by_pid = {str(w.pid): w for w in workers}
+    with database(cluster) as db:
+
+        def running_shard_with_work_done_and_left():
+            # A heartbeat under 0.4 s old: its worker is in the 1 s pause after a chunk it recorded, so
+            # the kill lands neither mid-write nor between a chunk's write and its record.
+            fresh = {"$lt": [{"$subtract": ["$$NOW", "$heartbeat"]}, 400]}
+            for shard in db.idc_shards.find({"job": queued["job"], "state": "running", "$expr": fresh}):
+                if 1 <= shard["done"] <= len(shard["pair_ids"]) - 2:
+                    return shard
+            return None
+
+        victim_shard = _wait_until(running_shard_with_work_done_and_left, 150, cluster, "a shard half done", 0.1)
+        owner = next(a for a in victim_shard["attempts"] if a["token"] == victim_shard["owner"])
+        victim = by_pid[owner["worker"].rsplit(":", 1)[1]]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        killed_at = time.monotonic()
+        done_when_killed = db.idc_shards.find_one({"_id": victim_shard["_id"]})["done"]
+        assert db.delegated_ops.find_one({"_id": victim_shard["operation_id"]})["run_state"] == "running"
+
+        # What a cluster runs beside its workers; the survivor also reaps when a shard starts or ends.
+        cluster.spawn(
+            [sys.executable, "-m", "fiftyone_plugin.shards", "reap", "--stale-after", "8", "--every", "2"], "reaper.log"
+        )
+        _wait_until(_all_completed(db, queued["operations"]), 150, cluster, "every shard to complete")
+        elapsed = time.monotonic() - started
+        shards = _check_every_pair_written_once(db, dataset_name, queued["job"], pairs)
+        resumed = next(s for s in shards if s["_id"] == victim_shard["_id"])
+        assert resumed["requeued"] == 1 and len(resumed["attempts"]) == 2
+        first, second = resumed["attempts"]
+        assert first["pairs"] == done_when_killed >= 1  # nothing the dead worker finished was redone
+        assert first["pairs"] + second["pairs"] == len(resumed["pair_ids"])
+        survivor = next(w for w in workers if w is not victim)
+        assert second["worker"].endswith(f":{survivor.pid}")
+        # Re-queued under the same id: no copies of any operation.
+        assert db.delegated_ops.count_documents({"operator": f"{PLUGIN}/run_idc_shard"}) == 4
+    print(
+        f"kill -9 mid-shard: all {pairs} pairs captioned once, {elapsed:.1f} s after queueing, "
+        f"{time.monotonic() - killed_at:.1f} s after the kill; reaper log: "
+        f"{(cluster.logs / 'reaper.log').read_text().strip()!r}"
+    )
