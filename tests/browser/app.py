@@ -94,3 +94,28 @@ def dismiss_popups(page):
     with contextlib.suppress(Exception):
         button.wait_for(timeout=3000)
         button.click()
+
+
+def open_panel(page, scope, panel: str, timeout_s: float = 90.0):
+    """Open ``panel`` through the "New panel" menu of ``scope`` (the grid's page or the modal).
+
+    While the App is still loading (the modal's sample, the grid's lookers) it re-renders the panel bar,
+    detaching the button between Playwright's "found" and "clicked": retry with short attempts until
+    the menu's option shows, instead of one long click that keeps aiming at a detached node.
+    """
+    tab = scope.locator(f'[data-cy="panel-tab-{panel}"]')
+    option = page.locator(f'[data-cy="new-panel-option-{panel}"]')
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if tab.count():
+                tab.first.click(timeout=5000)
+                return
+            if not option.count():  # the menu may still be open from an attempt whose option click failed
+                scope.locator('[data-cy="new-panel-btn"]').first.click(timeout=5000)
+            option.click(timeout=5000)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)

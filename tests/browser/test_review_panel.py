@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, dismiss_popups, wait_until
+from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, dismiss_popups, open_panel, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -76,12 +76,7 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         except Exception:
             _shot(page, tmp_path, "modal-fail")
             raise
-        tab = modal.locator('[data-cy="panel-tab-idc_review"]')
-        if tab.count():
-            tab.first.click()
-        else:
-            modal.locator('[data-cy="new-panel-btn"]').first.click()
-            page.locator('[data-cy="new-panel-option-idc_review"]').click()
+        open_panel(page, modal, "idc_review")
         body = modal.locator('[data-cy="panel-content-idc_review"]')
         body.get_by_text("review:").first.wait_for(timeout=60_000)
         wait_until(lambda: body.locator("img").count() == 2 and body.locator("img").first.get_attribute("src"))
@@ -113,8 +108,7 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         modal.wait_for(state="hidden", timeout=30_000)
 
         # The grid: the panel charts the evaluation run and counts the review progress.
-        page.locator('[data-cy="new-panel-btn"]').first.click()
-        page.locator('[data-cy="new-panel-option-idc_review"]').click()
+        open_panel(page, page, "idc_review")
         grid_panel = page.locator('[data-cy="panel-content-idc_review"]')
         grid_panel.get_by_text("review progress").wait_for(timeout=60_000)
         assert "unreviewed 35 · accepted 1" in grid_panel.inner_text()
