@@ -1,15 +1,17 @@
 """Does Syned help? The paper's Table 4 in miniature, on the embedded default, whatever the sign.
 
-    python benchmarks/syned.py [--train 300 --variations 4 --steps 900 --out benchmarks/results/syned.json]
+    python benchmarks/syned.py [--train 300 --variations 4 --steps 900 --select cider]
+                               [--out benchmarks/results/syned.json]
 
 A scarce training set (``--train`` pairs) of shapes-change scenes whose objects are smaller than any
 the embedded checkpoint was pretrained on; the embedded model adapted with LoRA for the same number
-of steps (equal compute) twice: on the scarce set alone, and on it plus ``--variations`` Syned
-variants per original, made from the same instructions (each pair's own change carried out again on
-its reference scene). Both scored on the same test pairs: CIDEr-D (x100) and exact change reading
-per category, beside the model before adaptation and the mean sentence. Also the editors' throughput
-on this machine: the shapes-scene editor, the procedural editor on photographs, and a tiny random
-InstructPix2Pix pipeline (the real pipeline class at toy size). Prints tables and writes JSON.
+of steps (equal compute) twice, each run keeping its best step by validation CIDEr-D (``--select``):
+on the scarce set alone, and on it plus ``--variations`` Syned variants per original, made from the
+same instructions (each pair's own change carried out again on its reference scene). Both scored on
+the same test pairs: CIDEr-D (x100) and exact change reading per category, beside the model before
+adaptation and the mean sentence. Also the editors' throughput on this machine: the shapes-scene
+editor, the procedural editor on photographs, and a tiny random InstructPix2Pix pipeline (the real
+pipeline class at toy size). Prints tables and writes JSON.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from idc_engine.train.loop import train
 SHIFTED = dict(min_radius=0.10, max_radius=0.12)  # the embedded checkpoint was pretrained on 0.15-0.19
 
 
-def adapt(train_pairs, val_pairs, steps: int, seed: int, out: Path):
+def adapt(train_pairs, val_pairs, steps: int, seed: int, out: Path, select: str):
     model = load_model("tiny", for_training=True)
     config = TrainConfig(
         lora=LoraSettings(rank=16, alpha=32, dropout=0.0),
@@ -50,7 +52,7 @@ def adapt(train_pairs, val_pairs, steps: int, seed: int, out: Path):
         max_steps=steps,
         warmup_steps=50,
         eval_every=max(steps // 6, 1),
-        eval_metric="loss",
+        eval_metric=select,
         eval_max_pairs=len(val_pairs),
         checkpoint_every=steps,
         seed=seed,
@@ -110,6 +112,12 @@ def main(argv=None):
     parser.add_argument("--variations", type=int, default=4, help="Syned variants per training pair")
     parser.add_argument("--steps", type=int, default=900, help="training steps of batch 32, both runs")
     parser.add_argument("--seed", type=int, default=11, help="shapes-change seed (the demo's is 0)")
+    parser.add_argument(
+        "--select",
+        choices=["cider", "loss"],
+        default="cider",
+        help="validation measure that picks the step each run keeps (its best)",
+    )
     parser.add_argument("--out", default="benchmarks/results/syned.json")
     args = parser.parse_args(argv)
     hf_logging.disable_progress_bar()
@@ -145,7 +153,9 @@ def main(argv=None):
         before = caption_idc_pairs(load_model("tiny"), test_pairs, generation).captions
         runs = {}
         for name, training in (("real only", train_pairs), ("real + Syned", train_pairs + synthetic)):
-            model, record = adapt(training, val_pairs, args.steps, args.seed, work / name.replace(" ", "_"))
+            model, record = adapt(
+                training, val_pairs, args.steps, args.seed, work / name.replace(" ", "_"), args.select
+            )
             runs[name] = (caption_idc_pairs(model, test_pairs, generation).captions, record)
             results.setdefault("training", {})[name] = {**record, "train_pairs": len(training)}
     report = evaluate(test_pairs, runs["real only"][0], train_pairs, validation_pairs=val_pairs, nearest=False)

@@ -46,6 +46,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import fiftyone as fo
 from bson import ObjectId
@@ -56,7 +57,8 @@ from fiftyone_plugin.dataset import MODIFIED, PAIR_ID, check_grouped, dataset_to
 
 LEDGER = "idc_shards"
 RUN_SHARD = "@idc/idc/run_idc_shard"
-TASKS = ("caption", "heatmaps")
+TASKS = ("caption", "heatmaps", "augment")
+SYNED_MARK = "syned"  # augmented sources carry the job in ``syned_job``
 QUEUED, RUNNING, COMPLETED, FAILED = "queued", "running", "completed", "failed"
 
 
@@ -107,6 +109,8 @@ def _service():
 
 
 def _task_field(task: str, settings: dict) -> str:
+    if task == "augment":
+        return SYNED_MARK
     return settings["label_field"] if task == "caption" else settings["heatmap_field"]
 
 
@@ -116,6 +120,10 @@ def _declare_fields(dataset, task: str, settings: dict):
     if task == "caption":
         wanted[settings["label_field"]] = (fo.StringField, {})
         wanted[confidence_field(settings["label_field"])] = (fo.FloatField, {})
+    elif task == "augment":
+        from fiftyone_plugin.syned import SOURCE_FIELD
+
+        wanted[SOURCE_FIELD] = (fo.StringField, {})
     else:
         wanted[settings["heatmap_field"]] = (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Heatmap})
         if settings.get("regions_field"):
@@ -129,6 +137,13 @@ def _declare_fields(dataset, task: str, settings: dict):
 def _check_settings(task: str, settings: dict):
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "augment":
+        from idc_engine.synth.augment import SynedConfig
+
+        if not isinstance(settings.get("out_dir"), str) or not settings["out_dir"].strip():
+            raise ValueError(f"out_dir must be a folder every worker can reach, got {settings.get('out_dir')!r}")
+        SynedConfig(**settings.get("config", {}))  # its own errors name the bad argument
+        return
     names = ["label_field"] if task == "caption" else ["heatmap_field", "regions_field", "caption_field"]
     for name in names:
         value = settings.get(name)
@@ -153,15 +168,21 @@ def _write_once(dataset, values_by_pair: dict[str, dict], marker: str, job: str)
     return dataset._sample_collection.bulk_write(updates, ordered=False).modified_count
 
 
-def _load_model(settings: dict):
+def _load_model(task: str, settings: dict):
+    if task == "augment":
+        from idc_engine.synth.augment import load_editor, load_variator
+
+        return load_editor(settings.get("editor", "procedural")), load_variator(settings.get("variator", "template"))
     from idc_engine.model.loading import load_model
 
     return load_model(settings.get("model", "tiny"))
 
 
-def _run_chunk(task: str, settings: dict, dataset, model, pairs, job: str):
+def _run_chunk(task: str, settings: dict, dataset, model, pairs, job: str, shard: int):
     """Compute and write one chunk; return (samples written, [(pair id, why skipped)])."""
     marker = job_field(_task_field(task, settings))
+    if task == "augment":
+        return _augment_chunk(settings, dataset, model, pairs, job, shard, marker)
     if task == "caption":
         from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
 
@@ -204,6 +225,28 @@ def _run_chunk(task: str, settings: dict, dataset, model, pairs, job: str):
     return written, skipped
 
 
+def _augment_chunk(settings, dataset, model, pairs, job, shard, marker):
+    """Syned variants of one chunk's pairs, added to the dataset, then the sources marked.
+
+    Each shard has a folder of its own under ``out_dir`` (the engine's resumable ``items.jsonl``), which
+    an attempt that takes the shard over reuses: variants a dead attempt finished are not edited again,
+    and those it added are not added twice. A variant's seed depends on the run's seed and its source
+    only, so shards make the same bytes as one ``augment_syned`` run.
+    """
+    from fiftyone_plugin.syned import add_variants
+    from idc_engine.data.manifest import read_manifest
+    from idc_engine.synth.augment import SYNTHETIC, SynedConfig, augment
+
+    editor, variator = model
+    folder = Path(settings["out_dir"]) / f"{job}-shard-{shard}"
+    report = augment(pairs, folder, SynedConfig(**settings.get("config", {})), editor, variator)
+    add_variants(dataset, read_manifest(folder / SYNTHETIC))
+    skipped = list(report.skipped_sources)
+    skipped_ids = {pid for pid, _ in skipped}
+    written = _write_once(dataset, {p.id: {} for p in pairs if p.id not in skipped_ids}, marker, job)
+    return written, skipped
+
+
 # --- queueing -------------------------------------------------------------------------------------
 
 
@@ -224,7 +267,9 @@ def queue_shards(samples, task: str, settings: dict, config: ShardConfig | None 
     """Split the pairs of ``samples`` into shards and queue one delegated ``run_idc_shard`` per shard.
 
     ``settings`` are the task's parameters: for ``caption`` ``model``, ``label_field``, ``batch_size``,
-    ``num_beams``; for ``heatmaps`` those of ``compute_idc_heatmaps``. Returns the job id, the number
+    ``num_beams``; for ``heatmaps`` those of ``compute_idc_heatmaps``; for ``augment`` ``out_dir`` (a
+    folder every worker reaches: the variants' images stay there), ``editor``, ``variator`` and
+    ``config`` (``SynedConfig``'s fields). Returns the job id, the number
     of pairs and the queued operations' ids.
     """
     config = config or ShardConfig()
@@ -334,7 +379,7 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
     if _held_by_another(doc):
         return {"status": "held", "job": job, "shard": shard, "pairs": 0, "worker": _worker_of(doc)}
 
-    model = _load_model(doc["settings"])
+    model = _load_model(doc["task"], doc["settings"])
     token = uuid.uuid4().hex
     claimed = ledger().find_one_and_update(
         {
@@ -419,7 +464,7 @@ def _work(dataset, doc, token, model, progress, cancelled) -> dict:
             raise _Stopping(finished, written)
         chunk_ids = pending[start : start + doc["chunk_size"]]
         pairs = dataset_to_pairs(dataset.match({PAIR_ID: {"$in": chunk_ids}}))
-        chunk_written, skipped = _run_chunk(task, settings, dataset, model, pairs, job)
+        chunk_written, skipped = _run_chunk(task, settings, dataset, model, pairs, job, doc["shard"])
         written += chunk_written
         chunk_done = len(chunk_ids) - len(skipped)
         finished += chunk_done

@@ -43,16 +43,9 @@ def augment_samples(
     report = augment(
         dataset_to_pairs(samples), out_dir, config, load_editor(editor), load_variator(variator), progress=on_pair
     )
-    synthetic = read_manifest(Path(out_dir) / SYNTHETIC)
-    present = set(dataset.select_group_slices("modified").distinct(PAIR_ID))
-    new = [p for p in synthetic if p.id not in present]
-    if new:
-        add_pairs(dataset, new)
-        ids = [p.id for p in new]
-        dataset.select_group_slices().match(F(PAIR_ID).is_in(ids)).tag_samples(SYNTHETIC_TAG)
-        write_pair_values(dataset, SOURCE_FIELD, {p.id: p.metadata["source_pair"] for p in new})
+    added = add_variants(dataset, read_manifest(Path(out_dir) / SYNTHETIC))
     return {
-        "added": len(new),
+        "added": added,
         "accepted": report.accepted,
         "variants": report.variants,
         "rejected": dict(report.rejected),
@@ -62,3 +55,17 @@ def augment_samples(
         "skipped_examples": [f"{pair}: {why}" for pair, why in report.skipped_sources[:3]],
         "out_dir": str(Path(out_dir).resolve()),
     }
+
+
+def add_variants(dataset, synthetic) -> int:
+    """Add the Syned pairs ``synthetic`` that ``dataset`` does not hold yet, each tagged ``synthetic``
+    with ``source_pair`` on both slices; return how many were added (a re-run adds none)."""
+    ids = [p.id for p in synthetic]
+    present = set(dataset.select_group_slices("modified").match(F(PAIR_ID).is_in(ids)).distinct(PAIR_ID))
+    new = [p for p in synthetic if p.id not in present]
+    if new:
+        add_pairs(dataset, new)
+        new_ids = [p.id for p in new]
+        dataset.select_group_slices().match(F(PAIR_ID).is_in(new_ids)).tag_samples(SYNTHETIC_TAG)
+        write_pair_values(dataset, SOURCE_FIELD, {p.id: p.metadata["source_pair"] for p in new})
+    return len(new)

@@ -20,7 +20,13 @@ from .heatmaps import ComputeIDCHeatmaps  # noqa: E402
 from .import_dataset import ImportIDCDataset  # noqa: E402
 from .retrain import RetrainOnReviewed  # noqa: E402
 from .review_panel import IDCReviewPanel  # noqa: E402
-from .shards import CaptionIDCShards, ComputeIDCHeatmapsShards, ReapIDCShards, RunIDCShard  # noqa: E402
+from .shards import (  # noqa: E402
+    AugmentSynedShards,
+    CaptionIDCShards,
+    ComputeIDCHeatmapsShards,
+    ReapIDCShards,
+    RunIDCShard,
+)
 from .syned import AugmentSyned  # noqa: E402
 from .train import TrainBLIP2IDC  # noqa: E402
 
@@ -34,6 +40,7 @@ OPERATORS = (
     AugmentSyned,
     CaptionIDCShards,
     ComputeIDCHeatmapsShards,
+    AugmentSynedShards,
     RunIDCShard,
     ReapIDCShards,
 )

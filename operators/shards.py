@@ -125,6 +125,48 @@ class ComputeIDCHeatmapsShards(foo.Operator):
         return _queued_output()
 
 
+class AugmentSynedShards(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="augment_syned_shards",
+            label="IDC: Syned augmentation with several workers (shards)",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=False,
+        )
+
+    def resolve_input(self, ctx):
+        from .syned import syned_inputs
+
+        inputs = types.Object()
+        if not check_grouped_dataset(ctx, inputs, "not_idc"):
+            return types.Property(inputs)
+        ctx.target_view()
+        syned_inputs(ctx, inputs, "a folder every worker reaches (shared storage): the variants' images stay there")
+        shard_inputs(ctx, inputs)
+        return types.Property(inputs, view=types.View(label="Syned augmentation, in shards"))
+
+    def execute(self, ctx):
+        from dataclasses import asdict
+
+        from fiftyone_plugin.shards import queue_shards
+
+        from .syned import syned_config
+
+        params = ctx.params
+        settings = {
+            "out_dir": params["out_dir"],
+            "editor": params.get("editor", "procedural"),
+            "variator": params.get("variator", "template"),
+            "config": asdict(syned_config(params)),
+        }
+        return queue_shards(ctx.target_view(), "augment", settings, shard_config(params))
+
+    def resolve_output(self, ctx):
+        return _queued_output()
+
+
 class RunIDCShard(foo.Operator):
     """One shard of a job queued by the operators above; workers run it, users need not."""
 

@@ -21,38 +21,17 @@ class AugmentSyned(foo.Operator):
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
         ctx.target_view()
-        inputs.str("out_dir", required=True, label="Output folder", description="images, manifests and the report")
-        inputs.int("variations", default=8, min=1, label="Variants per original")
-        inputs.int("captions", default=5, min=1, label="Captions per variant")
-        inputs.int("seed", default=0, min=0, label="Seed", description="the same seed gives the same variants")
-        inputs.str(
-            "editor",
-            default="procedural",
-            label="Editor",
-            description="'procedural' (offline) or a local InstructPix2Pix checkpoint folder",
-        )
-        inputs.str(
-            "variator",
-            default="template",
-            label="Captions from",
-            description="'template' (offline rewrites) or a local causal-LM folder (e.g. Llama-2-7b-chat)",
-        )
-        for name in ("variations", "captions"):
-            check_positive(ctx, inputs, name)
+        syned_inputs(ctx, inputs, "images, manifests and the report")
         return types.Property(inputs, view=types.View(label="Syned augmentation"))
 
     def execute(self, ctx):
         from fiftyone_plugin.syned import augment_samples
-        from idc_engine.synth.augment import SynedConfig
 
         params = ctx.params
-        config = SynedConfig(
-            variations=params.get("variations", 8), captions=params.get("captions", 5), seed=params.get("seed", 0)
-        )
         result = augment_samples(
             ctx.target_view(),
             params["out_dir"],
-            config,
+            syned_config(params),
             editor=params.get("editor", "procedural"),
             variator=params.get("variator", "template"),
             progress=progress(ctx),
@@ -69,3 +48,33 @@ class AugmentSyned(foo.Operator):
         outputs.int("skipped", label="Originals skipped")
         outputs.str("out_dir", label="Written to")
         return types.Property(outputs, view=types.View(label="Syned"))
+
+
+def syned_inputs(ctx, inputs, out_dir_description: str):
+    """The form of a Syned run, shared by the one-worker and the sharded operator."""
+    inputs.str("out_dir", required=True, label="Output folder", description=out_dir_description)
+    inputs.int("variations", default=8, min=1, label="Variants per original")
+    inputs.int("captions", default=5, min=1, label="Captions per variant")
+    inputs.int("seed", default=0, min=0, label="Seed", description="the same seed gives the same variants")
+    inputs.str(
+        "editor",
+        default="procedural",
+        label="Editor",
+        description="'procedural' (offline) or a local InstructPix2Pix checkpoint folder",
+    )
+    inputs.str(
+        "variator",
+        default="template",
+        label="Captions from",
+        description="'template' (offline rewrites) or a local causal-LM folder (e.g. Llama-2-7b-chat)",
+    )
+    for name in ("variations", "captions"):
+        check_positive(ctx, inputs, name)
+
+
+def syned_config(params):
+    from idc_engine.synth.augment import SynedConfig
+
+    return SynedConfig(
+        variations=params.get("variations", 8), captions=params.get("captions", 5), seed=params.get("seed", 0)
+    )

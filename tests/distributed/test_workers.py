@@ -219,6 +219,56 @@ def test_heatmap_shards_write_maps_and_marks(idc_dataset, tiny_dir):
     assert len(maps) == 12 and all(m is not None for m in maps) and set(marks) == {queued["job"]}
 
 
+def test_augment_shards_add_each_variant_once_the_same_as_one_run(idc_dataset, tmp_path):
+    from fiftyone import ViewField as F
+
+    from fiftyone_plugin.dataset import dataset_to_pairs
+    from fiftyone_plugin.syned import SOURCE_FIELD
+    from idc_engine.data.manifest import read_manifest
+    from idc_engine.synth.augment import SYNTHETIC, SynedConfig, augment
+
+    idc_dataset.persistent = True
+    sources = idc_dataset.match_tags("train").select_group_slices(MODIFIED).limit(6).values(PAIR_ID)
+    view = idc_dataset.match(F(PAIR_ID).is_in(sources))
+    with pytest.raises(ValueError, match="out_dir must be a folder every worker can reach, got ''"):
+        queue_shards(view, "augment", {"out_dir": ""})
+    with pytest.raises(ValueError, match="variations must be a positive integer, got 0"):
+        queue_shards(view, "augment", {"out_dir": str(tmp_path), "config": {"variations": 0}})
+
+    params = {"out_dir": str(tmp_path / "shards"), "variations": 2, "seed": 4, "shards": 2, "chunk_size": 2}
+    queued = foo.execute_operator(f"{PLUGIN}/augment_syned_shards", ctx=dict(view=view, params=params)).result
+    assert queued["shards"] == 2 and queued["pairs"] == 6
+    _service().execute_queued_operations(dataset_name=idc_dataset.name)
+    shards = sorted(ledger().find({"job": queued["job"]}), key=lambda s: s["shard"])
+    assert [s["state"] for s in shards] == ["completed"] * 2
+    marker = job_field("syned")
+    assert view.select_group_slices([REFERENCE, MODIFIED]).values(marker) == [queued["job"]] * 12
+
+    def variants():
+        found = idc_dataset.match_tags("synthetic").select_group_slices(MODIFIED)
+        ids, paths = found.values([PAIR_ID, "filepath"])
+        assert len(ids) == len(set(ids)), "a variant was added twice"
+        return dict(zip(ids, paths)), set(found.values(SOURCE_FIELD))
+
+    added, their_sources = variants()
+    assert 10 <= len(added) <= 12 and their_sources <= set(sources)  # the quality filter may reject a few
+
+    # The shards made exactly what one engine run over the same pairs makes, byte for byte.
+    augment(dataset_to_pairs(view), tmp_path / "one", SynedConfig(variations=2, seed=4))
+    expected = {p.id: p for p in read_manifest(tmp_path / "one" / SYNTHETIC)}
+    assert set(added) == set(expected)
+    assert all(open(path, "rb").read() == open(expected[pid].modified, "rb").read() for pid, path in added.items())
+
+    # A worker that died after adding its chunk's variants but before marking the sources: the shard
+    # runs again, finds the variants on disk and in the dataset, and adds none twice.
+    first = shards[0]
+    idc_dataset._sample_collection.update_many({PAIR_ID: {"$in": first["pair_ids"]}}, {"$unset": {marker: ""}})
+    ledger().update_one({"_id": first["_id"]}, {"$set": {"state": "queued", "owner": None}})
+    again = run_shard(idc_dataset, queued["job"], 0)
+    assert again["status"] == "completed" and again["pairs"] == len(first["pair_ids"])
+    assert variants()[0] == added
+
+
 # --- real workers ---------------------------------------------------------------------------------
 
 
