@@ -29,6 +29,8 @@ def review_dataset(shapes_pairs):
     dataset = pairs_to_dataset(pairs, name=f"idc-review-browser-{os.getpid()}", persistent=True, overwrite=True)
     test = dataset.match_tags("test")
     caption_samples(test, load_model("tiny"), "idc_caption")
+    # Two runs; the panel shows the last by name (review_eval) until the user picks the other.
+    evaluate_idc_captions(test.limit(6), "idc_caption", "a_subset_eval", baselines=True)
     evaluate_idc_captions(test, "idc_caption", "review_eval", baselines=True)
     yield dataset
     dataset.delete()
@@ -129,4 +131,24 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         )
         page.wait_for_timeout(1500)
         _shot(page, tmp_path, "review-panel-category")
+
+        # The panel's choice of evaluation run is the dataset's own and survives a reload of the App.
+        grid_panel.get_by_role("combobox").filter(has_text="review_eval").first.click()
+        page.get_by_role("option", name="a_subset_eval", exact=True).click()
+        wait_until(lambda: saved_settings(dataset).get("eval_key") == "a_subset_eval", what="the saved choice")
+        page.reload()
+        page.locator('[data-cy="fo-grid"] [data-cy="looker"]').first.wait_for(timeout=120_000)
+        reloaded = page.locator('[data-cy="panel-content-idc_review"]')
+        if not reloaded.count():
+            open_panel(page, page, "idc_review")
+        reloaded.get_by_text("review progress").wait_for(timeout=60_000)
+        reloaded.get_by_role("combobox").filter(has_text="a_subset_eval").first.wait_for(timeout=30_000)
+        assert not reloaded.get_by_role("combobox").filter(has_text="review_eval").count()
         browser.close()
+
+
+def saved_settings(dataset) -> dict:
+    """What the panel saved in the dataset's execution store (never another dataset's)."""
+    from fiftyone.operators.store import ExecutionStore
+
+    return ExecutionStore.create("idc_review", dataset._doc.id).get("settings") or {}  # the panel's STORE
