@@ -21,12 +21,7 @@ class ApplyBLIP2IDC(foo.Operator):
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
         ctx.target_view()  # offers: the whole dataset, the current view or the selected samples
-        model_input(ctx, inputs)
-        field_input(ctx, inputs, "label_field", "Caption field", default="idc_caption", must_exist=False)
-        inputs.int("batch_size", default=16, min=1, label="Batch size")
-        inputs.int("num_beams", default=1, min=1, label="Beams")
-        check_positive(ctx, inputs, "batch_size")
-        check_positive(ctx, inputs, "num_beams")
+        caption_inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Caption with BLIP2IDC"))
 
     def execute(self, ctx):
@@ -34,13 +29,12 @@ class ApplyBLIP2IDC(foo.Operator):
         from idc_engine.inference.caption import GenerationConfig
         from idc_engine.model.loading import load_model
 
-        params = ctx.params
-        model = load_model(params.get("model", "tiny"))
-        generation = GenerationConfig(batch_size=params.get("batch_size", 16), num_beams=params.get("num_beams", 1))
+        settings = caption_settings(ctx.params)
+        generation = GenerationConfig(batch_size=settings["batch_size"], num_beams=settings["num_beams"])
         result = caption_samples(
             ctx.target_view(),
-            model,
-            params.get("label_field", "idc_caption"),
+            load_model(settings["model"]),
+            settings["label_field"],
             generation,
             progress=progress(ctx),
             cancelled=cancelled(ctx),
@@ -54,3 +48,22 @@ class ApplyBLIP2IDC(foo.Operator):
         outputs.list("skipped_examples", types.String(), label="Why")
         outputs.str("label_field", label="Written to (with <field>_confidence)")
         return types.Property(outputs, view=types.View(label="Captioned"))
+
+
+def caption_inputs(ctx, inputs):
+    """The form of a captioning run, shared by the one-worker and the sharded operator."""
+    model_input(ctx, inputs)
+    field_input(ctx, inputs, "label_field", "Caption field", default="idc_caption", must_exist=False)
+    inputs.int("batch_size", default=16, min=1, label="Batch size")
+    inputs.int("num_beams", default=1, min=1, label="Beams")
+    check_positive(ctx, inputs, "batch_size")
+    check_positive(ctx, inputs, "num_beams")
+
+
+def caption_settings(params) -> dict:
+    return {
+        "model": params.get("model", "tiny"),
+        "label_field": params.get("label_field", "idc_caption"),
+        "batch_size": params.get("batch_size", 16),
+        "num_beams": params.get("num_beams", 1),
+    }

@@ -26,47 +26,22 @@ class ComputeIDCHeatmaps(foo.Operator):
         )
 
     def resolve_input(self, ctx):
-        from fiftyone_plugin.heatmaps import REGION_SOURCES
-        from idc_engine.attention.maps import MAP_KINDS
-
         inputs = types.Object()
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
         ctx.target_view()
-        model_input(ctx, inputs)
-        inputs.enum("kind", list(MAP_KINDS), default="qformer", label="Map")
-        inputs.str("heatmap_field", default="idc_attention", label="Heatmap field")
-        inputs.str("regions_field", default="idc_regions", label="Regions field")
-        inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
-        field_input(
-            ctx,
-            inputs,
-            "caption_field",
-            "Caption field (names the regions)",
-            default="idc_caption",
-            must_exist=False,
-            required=False,
-        )
-        inputs.int("batch_size", default=8, min=1, label="Batch size")
-        for name in ("heatmap_field", "regions_field"):
-            check_identifier(ctx, inputs, name)
-        check_positive(ctx, inputs, "batch_size")
+        heatmap_inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Attention heatmaps"))
 
     def execute(self, ctx):
         from fiftyone_plugin.heatmaps import compute_heatmaps
         from idc_engine.model.loading import load_model
 
-        params = ctx.params
+        settings = heatmap_settings(ctx.params)
         result = compute_heatmaps(
             ctx.target_view(),
-            load_model(params.get("model", "tiny")),
-            kind=params.get("kind", "qformer"),
-            heatmap_field=params.get("heatmap_field", "idc_attention"),
-            regions_field=params.get("regions_field", "idc_regions"),
-            region_source=params.get("region_source", "attention"),
-            caption_field=params.get("caption_field", "idc_caption"),
-            batch_size=params.get("batch_size", 8),
+            load_model(settings.pop("model")),
+            **settings,
             progress=progress(ctx),
             cancelled=cancelled(ctx),
         )
@@ -78,3 +53,41 @@ class ComputeIDCHeatmaps(foo.Operator):
         outputs.int("skipped", label="Pairs skipped (unreadable image)")
         outputs.int("regions", label="Difference regions")
         return types.Property(outputs, view=types.View(label="Heatmaps written"))
+
+
+def heatmap_inputs(ctx, inputs):
+    """The form of a heatmaps run, shared by the one-worker and the sharded operator."""
+    from fiftyone_plugin.heatmaps import REGION_SOURCES
+    from idc_engine.attention.maps import MAP_KINDS
+
+    model_input(ctx, inputs)
+    inputs.enum("kind", list(MAP_KINDS), default="qformer", label="Map")
+    inputs.str("heatmap_field", default="idc_attention", label="Heatmap field")
+    inputs.str("regions_field", default="idc_regions", label="Regions field")
+    inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
+    field_input(
+        ctx,
+        inputs,
+        "caption_field",
+        "Caption field (names the regions)",
+        default="idc_caption",
+        must_exist=False,
+        required=False,
+    )
+    inputs.int("batch_size", default=8, min=1, label="Batch size")
+    for name in ("heatmap_field", "regions_field"):
+        check_identifier(ctx, inputs, name)
+    check_positive(ctx, inputs, "batch_size")
+
+
+def heatmap_settings(params) -> dict:
+    """The run's settings, named as ``compute_heatmaps`` takes them (and the model to load)."""
+    return {
+        "model": params.get("model", "tiny"),
+        "kind": params.get("kind", "qformer"),
+        "heatmap_field": params.get("heatmap_field", "idc_attention"),
+        "regions_field": params.get("regions_field", "idc_regions"),
+        "region_source": params.get("region_source", "attention"),
+        "caption_field": params.get("caption_field", "idc_caption"),
+        "batch_size": params.get("batch_size", 8),
+    }

@@ -3,17 +3,10 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from .common import (
-    cancelled,
-    check_grouped_dataset,
-    check_identifier,
-    check_positive,
-    field_input,
-    model_input,
-    progress,
-    shard_config,
-    shard_inputs,
-)
+from .apply import caption_inputs, caption_settings
+from .common import cancelled, check_grouped_dataset, check_positive, progress, shard_config, shard_inputs
+from .heatmaps import heatmap_inputs, heatmap_settings
+from .syned import syned_config, syned_inputs
 
 
 def _queued_output():
@@ -41,26 +34,14 @@ class CaptionIDCShards(foo.Operator):
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
         ctx.target_view()
-        model_input(ctx, inputs)
-        field_input(ctx, inputs, "label_field", "Caption field", default="idc_caption", must_exist=False)
-        inputs.int("batch_size", default=16, min=1, label="Batch size")
-        inputs.int("num_beams", default=1, min=1, label="Beams")
-        check_positive(ctx, inputs, "batch_size")
-        check_positive(ctx, inputs, "num_beams")
+        caption_inputs(ctx, inputs)
         shard_inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Caption with BLIP2IDC, in shards"))
 
     def execute(self, ctx):
         from fiftyone_plugin.shards import queue_shards
 
-        params = ctx.params
-        settings = {
-            "model": params.get("model", "tiny"),
-            "label_field": params.get("label_field", "idc_caption"),
-            "batch_size": params.get("batch_size", 16),
-            "num_beams": params.get("num_beams", 1),
-        }
-        return queue_shards(ctx.target_view(), "caption", settings, shard_config(params))
+        return queue_shards(ctx.target_view(), "caption", caption_settings(ctx.params), shard_config(ctx.params))
 
     def resolve_output(self, ctx):
         return _queued_output()
@@ -78,48 +59,18 @@ class ComputeIDCHeatmapsShards(foo.Operator):
         )
 
     def resolve_input(self, ctx):
-        from fiftyone_plugin.heatmaps import REGION_SOURCES
-        from idc_engine.attention.maps import MAP_KINDS
-
         inputs = types.Object()
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
         ctx.target_view()
-        model_input(ctx, inputs)
-        inputs.enum("kind", list(MAP_KINDS), default="qformer", label="Map")
-        inputs.str("heatmap_field", default="idc_attention", label="Heatmap field")
-        inputs.str("regions_field", default="idc_regions", label="Regions field")
-        inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
-        field_input(
-            ctx,
-            inputs,
-            "caption_field",
-            "Caption field (names the regions)",
-            default="idc_caption",
-            must_exist=False,
-            required=False,
-        )
-        inputs.int("batch_size", default=8, min=1, label="Batch size")
-        for name in ("heatmap_field", "regions_field"):
-            check_identifier(ctx, inputs, name)
-        check_positive(ctx, inputs, "batch_size")
+        heatmap_inputs(ctx, inputs)
         shard_inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Attention heatmaps, in shards"))
 
     def execute(self, ctx):
         from fiftyone_plugin.shards import queue_shards
 
-        params = ctx.params
-        settings = {
-            "model": params.get("model", "tiny"),
-            "kind": params.get("kind", "qformer"),
-            "heatmap_field": params.get("heatmap_field", "idc_attention"),
-            "regions_field": params.get("regions_field", "idc_regions"),
-            "region_source": params.get("region_source", "attention"),
-            "caption_field": params.get("caption_field", "idc_caption"),
-            "batch_size": params.get("batch_size", 8),
-        }
-        return queue_shards(ctx.target_view(), "heatmaps", settings, shard_config(params))
+        return queue_shards(ctx.target_view(), "heatmaps", heatmap_settings(ctx.params), shard_config(ctx.params))
 
     def resolve_output(self, ctx):
         return _queued_output()
@@ -137,8 +88,6 @@ class AugmentSynedShards(foo.Operator):
         )
 
     def resolve_input(self, ctx):
-        from .syned import syned_inputs
-
         inputs = types.Object()
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
@@ -151,8 +100,6 @@ class AugmentSynedShards(foo.Operator):
         from dataclasses import asdict
 
         from fiftyone_plugin.shards import queue_shards
-
-        from .syned import syned_config
 
         params = ctx.params
         settings = {
