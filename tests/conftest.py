@@ -2,23 +2,64 @@
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # FiftyOne reads its configuration when first imported: isolate it before any test imports it. Each
-# test session gets its own database folder and name (its own mongod), plugin and zoo folders.
+# test session gets its own mongod (FiftyOne's bundled binary, on a free port, reached by URI), its own
+# database name, plugin and zoo folders. A session that only set FIFTYONE_DATABASE_DIR would attach to
+# any FiftyOne database service this user already runs, and the first session to end would pull the
+# database out from under the others.
 REPO = Path(__file__).resolve().parent.parent
 FIFTYONE_HOME = Path(tempfile.mkdtemp(prefix="idc-tests-fiftyone-"))
 (FIFTYONE_HOME / "plugins").mkdir()
 (FIFTYONE_HOME / "plugins" / "idc").symlink_to(REPO, target_is_directory=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_mongod() -> tuple[subprocess.Popen, str]:
+    """FiftyOne's bundled mongod for this session alone; found without importing fiftyone."""
+    spec = importlib.util.find_spec("fiftyone")
+    mongod = Path(spec.submodule_search_locations[0]) / "db" / "bin" / "mongod"
+    (FIFTYONE_HOME / "db").mkdir()
+    port = _free_port()
+    log = open(FIFTYONE_HOME / "mongod.log", "w")  # open as long as mongod runs
+    process = subprocess.Popen(
+        [str(mongod), "--port", str(port), "--bind_ip", "127.0.0.1", "--dbpath", str(FIFTYONE_HOME / "db")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the test session's mongod did not start: {(FIFTYONE_HOME / 'mongod.log').read_text()}")
+        time.sleep(0.1)
+    return process, f"mongodb://127.0.0.1:{port}"
+
+
+MONGOD, MONGODB_URI = _start_mongod()
+atexit.register(MONGOD.terminate)
 os.environ.update(
     {
-        "FIFTYONE_DATABASE_DIR": str(FIFTYONE_HOME / "db"),
+        "FIFTYONE_DATABASE_URI": MONGODB_URI,
         "FIFTYONE_DATABASE_NAME": f"idc-tests-{os.getpid()}",
         "FIFTYONE_DATABASE_VALIDATION": "false",
         "FIFTYONE_DO_NOT_TRACK": "true",
@@ -29,7 +70,7 @@ os.environ.update(
         "FIFTYONE_SHOW_PROGRESS_BARS": "false",
     }
 )
-os.environ.pop("FIFTYONE_DATABASE_URI", None)
+os.environ.pop("FIFTYONE_DATABASE_DIR", None)
 os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
 
 import pytest  # noqa: E402
@@ -39,25 +80,23 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    _stop_fiftyone_database()
+    _stop_mongod()
     shutil.rmtree(FIFTYONE_HOME, ignore_errors=True)
 
 
-def _stop_fiftyone_database():
+def _stop_mongod():
     """Let this session's mongod shut down before its folder is removed (else it aborts noisily)."""
     import sys
 
     database = sys.modules.get("fiftyone.core.odm.database")
-    service = getattr(database, "_db_service", None)
-    child = getattr(service, "child", None)
-    if child is None:
-        return
-    database._disconnect()
-    service.stop()  # closes the service's stdin: it stops mongod and exits
-    try:
-        child.wait(timeout=60)
-    except Exception:  # a mongod that will not stop must not fail a finished test session
-        pass
+    if database is not None:
+        database._disconnect()
+    if MONGOD.poll() is None:
+        MONGOD.terminate()
+        try:
+            MONGOD.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            MONGOD.kill()
 
 
 def pytest_collection_modifyitems(config, items):
