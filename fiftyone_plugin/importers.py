@@ -5,43 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fiftyone_plugin.dataset import add_pairs, dataset_to_pairs, new_dataset
-from idc_engine.data.formats import FORMATS, ImportResult, read_format
-from idc_engine.data.manifest import read_manifest, write_manifest
+from idc_engine.data.importing import IMPORT_FORMATS, read_pairs
+from idc_engine.data.manifest import write_manifest
 
-IMPORT_FORMATS = ("manifest", "shapes-change", *FORMATS)
-
-
-def read_pairs(format: str, source=None, images_dir=None, **options) -> ImportResult:
-    """Pairs of ``source`` in ``format``; pairs whose images are missing are left out and counted.
-
-    For ``image-folders``, ``source`` is the folder of originals and ``images_dir`` the folder of
-    edited images (or pass ``reference_dir=`` and ``modified_dir=``); the pairs have no captions.
-    """
-    if format not in IMPORT_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(IMPORT_FORMATS)}, got {format!r}")
-    if format == "image-folders":
-        return read_format(format, source, images_dir, **options)
-    if source is None:
-        raise ValueError(f"source: format {format!r} needs its manifest, annotation file or folder")
-    if format in FORMATS:
-        if images_dir is None:
-            raise ValueError(f"images_dir: format {format!r} needs the folder that holds its images")
-        return read_format(format, source, images_dir, **options)
-    if format == "shapes-change":
-        from idc_engine.data.shapes_change import ShapesChangeConfig, generate
-
-        sizes = {k: int(options.pop(k, default)) for k, default in (("train", 200), ("validation", 50), ("test", 100))}
-        source = generate(source, sizes["train"], sizes["test"], sizes["validation"], ShapesChangeConfig(**options))
-    elif options:
-        raise ValueError(f"options: format 'manifest' takes none, got {sorted(options)}")
-    result = ImportResult()
-    for pair in read_manifest(source):
-        absent = [p for p in (pair.reference, pair.modified) if not Path(p).is_file()]
-        if absent:
-            result.missing.append((pair.id, f"image {absent[0]} does not exist"))
-        else:
-            result.pairs.append(pair)
-    return result
+__all__ = ["IMPORT_FORMATS", "export_manifest", "import_idc_dataset", "read_pairs"]
 
 
 def import_idc_dataset(

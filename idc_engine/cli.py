@@ -1,4 +1,4 @@
-"""The ``idc`` command line: make-benchmark, train, caption, evaluate, augment, demo, pretrain-tiny."""
+"""The ``idc`` command line: make-benchmark, import, train, caption, evaluate, augment, demo, pretrain-tiny."""
 
 from __future__ import annotations
 
@@ -28,6 +28,35 @@ def _cmd_make_benchmark(args):
     config = config_from_arguments(args, ShapesChangeConfig)
     manifest = generate(args.out, args.train, args.test, args.validation, config)
     print(f"wrote {args.train} train, {args.validation} validation and {args.test} test pairs; manifest: {manifest}")
+
+
+def _option_value(text: str):
+    """``--option`` values are JSON where they parse (true, 3, null), else plain strings."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _cmd_import(args):
+    from idc_engine.data.importing import read_pairs
+    from idc_engine.data.manifest import write_manifest
+
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option must be KEY=VALUE, got {item!r}")
+        options[key.replace("-", "_")] = _option_value(value)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"--out {out} already exists; pass --overwrite to replace it")
+    result = read_pairs(args.format, args.source, args.images_dir, **options)
+    print(result.summary())
+    if not result.pairs:
+        raise ValueError(f"source {args.source!r}: no usable pairs, nothing written")
+    write_manifest(result.pairs, out)
+    print(f"wrote {len(result.pairs)} pairs -> {out}")
 
 
 def _load_model(args, config=None, training=False):
@@ -206,6 +235,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--validation", type=int, default=0, help="validation pairs")
     add_config_arguments(bench, ShapesChangeConfig)
     bench.set_defaults(func=_cmd_make_benchmark)
+
+    from idc_engine.data.importing import IMPORT_FORMATS
+
+    importer = commands.add_parser(
+        "import", help="read a public IDC format (or two folders of images) into a JSONL manifest"
+    )
+    importer.add_argument("format", choices=IMPORT_FORMATS)
+    importer.add_argument(
+        "source",
+        help="the annotation file or folder; a manifest; the shapes-change output folder; "
+        "for image-folders, the folder of originals",
+    )
+    importer.add_argument(
+        "--images-dir", default=None, help="folder of the images (for image-folders: of the edited images)"
+    )
+    importer.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a format's own option, repeatable (e.g. split=train, check_images=false); values are read as JSON",
+    )
+    importer.add_argument("--out", required=True, help="manifest to write (image paths relative to it)")
+    importer.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    importer.set_defaults(func=_cmd_import)
 
     model_help = "model folder or hub id, an adapter folder, 'tiny' (the embedded pretrained preset) or 'tiny-scratch'"
     base_help = "base model of an adapter --model made on another machine (folder, hub id or 'tiny')"
