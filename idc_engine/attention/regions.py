@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageFilter
 
-from idc_engine.model.pairs import align_reference
+from idc_engine.model.compose import align_reference
 
 NO_CHANGE = re.compile(
     r"\b(no (change|difference)s?|nothing (has )?changed|(are|look) (the same|identical)|unchanged|no differences?)\b",

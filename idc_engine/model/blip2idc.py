@@ -21,10 +21,10 @@ from transformers import Blip2ForConditionalGeneration, Blip2Processor
 from transformers.models.blip_2.modeling_blip_2 import BaseModelOutputWithVisionQformerOutputs
 
 from idc_engine.model.base_reference import EMBEDDED_BASE, base_reference, resolve_base
+from idc_engine.model.compose import align_reference, compose_pair
 from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
 from idc_engine.model.device import inference_dtype, parse_dtype, pick_device
 from idc_engine.model.lora import lora_config
-from idc_engine.model.pairs import align_reference, compose_pair
 from idc_engine.model.text import encode_captions, generation_batch, make_layout, prefix_for, training_batch
 
 STREAM_EMBEDDING_FILE = "stream_embedding.safetensors"

@@ -3,8 +3,8 @@ import torch
 from PIL import Image
 
 from idc_engine.model.blip2idc import BLIP2IDC
+from idc_engine.model.compose import compose_pair
 from idc_engine.model.config import BLIP2IDCConfig
-from idc_engine.model.pairs import compose_pair
 
 
 def test_pair_is_stacked_with_the_reference_resized_to_the_modified_size():

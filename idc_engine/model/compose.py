@@ -1,4 +1,4 @@
-"""Turn an image pair into what BLIP-2 sees."""
+"""Compose an image pair into the one image BLIP2IDC sees: the reference aligned to the modified image, then stacked."""
 
 from __future__ import annotations
 
