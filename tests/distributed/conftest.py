@@ -90,7 +90,22 @@ class Cluster:
                 time.sleep(0.5)
 
     def all_logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.logs.iterdir()))
+        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.logs.iterdir()))
+        return logs + "\n--- ledger and operations\n" + self.state()
+
+    def state(self) -> str:
+        """The shards' ledger documents and the delegated operations, for failure messages."""
+        with database(self) as db:
+            shards = [
+                {k: s.get(k) for k in ("_id", "state", "owner", "done", "operation_id", "operations", "error")}
+                | {"attempts": [(a["worker"], str(a["operation_id"]), a["pairs"]) for a in s.get("attempts", [])]}
+                for s in db.idc_shards.find()
+            ]
+            ops = [
+                (str(o["_id"]), o["run_state"], str((o.get("result") or {}).get("error") or "")[-300:])
+                for o in db.delegated_ops.find()
+            ]
+        return "\n".join(map(str, shards + ops))
 
     def python(self, code: str, log_name: str, stdin=None) -> subprocess.Popen:
         return self.spawn([sys.executable, "-c", code], log_name, stdin=stdin)

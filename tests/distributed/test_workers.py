@@ -128,14 +128,19 @@ def test_a_dead_attempt_is_reaped_once_and_the_next_does_only_what_is_left(idc_d
     assert reap(job=job) == []  # fresh heartbeat: not stale under the job's own 300 s
     ledger().update_one({"_id": f"{job}/0"}, {"$set": {"heartbeat": datetime(2000, 1, 1)}})
     actions = reap(job=job)
-    assert actions == [{"shard": f"{job}/0", "action": "requeued", "operation": str(op_id)}]
+    assert [(a["shard"], a["action"]) for a in actions] == [(f"{job}/0", "requeued")]
     assert reap(stale_after=0.001, job=job) == []  # a second reaper finds nothing left to take
-    assert service.get(op_id).run_state == ExecutionRunState.QUEUED  # the same operation, not a copy
+    # A new operation runs the shard; the dead one is closed, saying what replaced it.
+    replacement = _oid(actions[0]["operation"])
+    dead = service.get(op_id)
+    assert dead.run_state == ExecutionRunState.FAILED and str(replacement) in dead.result.error
+    assert service.get(replacement).run_state == ExecutionRunState.QUEUED
 
     service.execute_queued_operations(dataset_name=idc_dataset.name)
-    assert service.get(op_id).run_state == ExecutionRunState.COMPLETED
+    assert service.get(replacement).run_state == ExecutionRunState.COMPLETED
     shard = ledger().find_one({"_id": f"{job}/0"})
     assert shard["state"] == "completed" and shard["requeued"] == 1
+    assert shard["operations"] == [op_id, replacement] and shard["operation_id"] == replacement
     assert [a["pairs"] for a in shard["attempts"]] == [3, len(shard["pair_ids"]) - 3]
     shards = list(ledger().find({"job": job}))
     assert sum(s["written"] for s in shards) == 2 * 24
@@ -148,7 +153,7 @@ def test_a_stopping_worker_hands_its_shard_back_at_once(idc_dataset, tiny_dir, m
     its operation go back to the queue at once."""
     from fiftyone.operators.executor import ExecutionRunState
 
-    import fiftyone_plugin.shards as shards
+    import fiftyone_plugin.shards.worker as worker
 
     idc_dataset.persistent = True
     queued = queue_shards(
@@ -160,7 +165,7 @@ def test_a_stopping_worker_hands_its_shard_back_at_once(idc_dataset, tiny_dir, m
     job = queued["job"]
     service = _service()
     stopping = []
-    monkeypatch.setattr(shards, "_worker_stopping", lambda: bool(stopping))
+    monkeypatch.setattr(worker, "_worker_stopping", lambda: bool(stopping))
 
     def stop(fraction, label):
         stopping.append(label)
@@ -304,10 +309,14 @@ def _wait_until(check, timeout, cluster, what, poll=0.5):
         time.sleep(poll)
 
 
-def _all_completed(db, operations):
+def _all_completed(db, job):
+    """Every shard of ``job`` completed, and the operation that ran it last too."""
+
     def check():
-        states = [db.delegated_ops.find_one({"_id": _oid(op)})["run_state"] for op in operations]
-        return all(s == "completed" for s in states)
+        shards = list(db.idc_shards.find({"job": job}))
+        if not shards or any(s["state"] != "completed" for s in shards):
+            return False
+        return all(db.delegated_ops.find_one({"_id": s["operation_id"]})["run_state"] == "completed" for s in shards)
 
     return check
 
@@ -331,7 +340,7 @@ def test_two_workers_share_the_shards_and_each_runs_once(cluster, shapes_dir, ti
     started = time.monotonic()
     dataset_name, queued = go()
     with database(cluster) as db:
-        _wait_until(_all_completed(db, queued["operations"]), 150, cluster, "every shard to complete")
+        _wait_until(_all_completed(db, queued["job"]), 150, cluster, "every shard to complete")
         elapsed = time.monotonic() - started
         shards = _check_every_pair_written_once(db, dataset_name, queued["job"], pairs)
         assert all(len(s["attempts"]) == 1 for s in shards)  # each shard ran exactly once
@@ -379,7 +388,7 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
         cluster.spawn(
             [sys.executable, "-m", "fiftyone_plugin.shards", "reap", "--stale-after", "8", "--every", "2"], "reaper.log"
         )
-        _wait_until(_all_completed(db, queued["operations"]), 150, cluster, "every shard to complete")
+        _wait_until(_all_completed(db, queued["job"]), 150, cluster, "every shard to complete")
         elapsed = time.monotonic() - started
         shards = _check_every_pair_written_once(db, dataset_name, queued["job"], pairs)
         resumed = next(s for s in shards if s["_id"] == victim_shard["_id"])
@@ -389,8 +398,14 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
         assert first["pairs"] + second["pairs"] == len(resumed["pair_ids"])
         survivor = next(w for w in workers if w is not victim)
         assert second["worker"].endswith(f":{survivor.pid}")
-        # Re-queued under the same id: no copies of any operation.
-        assert db.delegated_ops.count_documents({"operator": f"{PLUGIN}/run_idc_shard"}) == 4
+        # Re-queued as one new operation; the killed worker's operation is closed, not left RUNNING.
+        assert db.delegated_ops.count_documents({"operator": f"{PLUGIN}/run_idc_shard"}) == 5, cluster.state()
+        killed_operation = db.delegated_ops.find_one({"_id": victim_shard["operation_id"]})
+        assert (
+            killed_operation["run_state"] == "failed"
+            and "re-queued as operation" in killed_operation["result"]["error"]
+        )
+        assert resumed["operation_id"] != victim_shard["operation_id"]
     print(
         f"kill -9 mid-shard: all {pairs} pairs captioned once, {elapsed:.1f} s after queueing, "
         f"{time.monotonic() - killed_at:.1f} s after the kill; reaper log: "
