@@ -9,6 +9,7 @@ job however many attempts overlap. A pair is done when its reference sample carr
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import fiftyone as fo
@@ -41,6 +42,14 @@ class ShardTask:
     def prepare(self, dataset):
         """Declare what the workers will write, before several of them write at once."""
 
+    modules: tuple[str, ...] = ()  # what ``load`` and the chunks import (torch and the model's code)
+
+    def warm_up(self):
+        """Import the task's heavy modules. Done before the shard is claimed: a fresh process importing
+        torch holds the interpreter's lock long enough to delay the lease's heartbeat thread."""
+        for module in self.modules:
+            importlib.import_module(module)
+
     def load(self):
         """The model (or tools) the chunks need; loaded once per attempt."""
 
@@ -64,6 +73,7 @@ def _identifier(name: str, value):
 
 class CaptionTask(ShardTask):
     name = "caption"
+    modules = ("idc_engine.model.loading", "idc_engine.inference.caption", "fiftyone_plugin.captioning")
 
     @property
     def mark_field(self) -> str:
@@ -99,6 +109,7 @@ class CaptionTask(ShardTask):
 
 class HeatmapTask(ShardTask):
     name = "heatmaps"
+    modules = ("idc_engine.model.loading", "fiftyone_plugin.heatmaps")
 
     @property
     def mark_field(self) -> str:
@@ -149,6 +160,7 @@ class SynedTask(ShardTask):
     added to the dataset (idempotently: ``fiftyone_plugin.syned``), then the sources marked."""
 
     name = "augment"
+    modules = ("idc_engine.synth.augment", "idc_engine.synth.procedural", "fiftyone_plugin.syned")
 
     @property
     def mark_field(self) -> str:

@@ -22,7 +22,6 @@ import time
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from fiftyone_plugin import faults
-from fiftyone_plugin.captioning import Cancelled
 from fiftyone_plugin.dataset import PAIR_ID, dataset_to_pairs
 from fiftyone_plugin.shards import operations
 from fiftyone_plugin.shards.lease import Lease, LeaseLost, held_by_another, worker_name
@@ -51,6 +50,9 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
     attempt has it), ``taken over`` (it was re-queued while this attempt stalled), ``replaced`` (this
     operation was, before it started) or ``handed back``.
     """
+    # Imported here: the captioning module brings torch, and the shard must reach its ledger quickly.
+    from fiftyone_plugin.captioning import Cancelled
+
     shard_id = f"{job}/{shard}"
     # Touch a waiting shard first: its heartbeat dates from when it was queued, and the reaper must
     # not take this operation for a dead one while the model loads.
@@ -67,7 +69,7 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
         return _result("held", doc, worker=worker_of(doc))
 
     task = task_for(doc["task"], doc["settings"])
-    model = task.load()
+    task.warm_up()
     if operation_id is not None and operations.run_state(operation_id) != RUNNING:
         # A reaper replaced this operation while it started (or the user failed it): leave the shard
         # to the operation that replaced it.
@@ -81,9 +83,15 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
     _close_replaced(doc, operation_id)
     counts = {"pairs": 0, "written": 0}
     try:
-        with lease:
-            return _work(dataset, doc, task, model, lease, counts, progress, cancelled)
+        with lease:  # the model loads under the lease: its heartbeat runs, however long that takes
+            return _work(dataset, doc, task, task.load(), lease, counts, progress, cancelled)
     except LeaseLost:
+        logger.warning(
+            "shard %s: taken over by another attempt; this one stops after writing %d samples, finishing %d pairs",
+            shard_id,
+            counts["written"],
+            counts["pairs"],
+        )
         return _result("taken over", doc, **counts)
     except _Stopping:
         _hand_back(lease, operation_id)
@@ -143,6 +151,8 @@ def _work(dataset, doc, task, model, lease: Lease, counts: dict, progress, cance
     done_before = total - len(pending)
     lease.start(done_before)
     folder = task.attempt_folder(job, doc["shard"], lease.token)
+    from fiftyone_plugin.captioning import Cancelled
+
     for start in range(0, len(pending), doc["chunk_size"]):
         if cancelled is not None and cancelled():
             raise Cancelled(f"shard {shard_id} cancelled after {done_before + counts['pairs']} of {total} pairs")
@@ -159,11 +169,11 @@ def _work(dataset, doc, task, model, lease: Lease, counts: dict, progress, cance
             return task.write(dataset, computed, mark, lease)
 
         written, skipped = _with_retries(chunk, lease, doc)
+        counts["written"] += written
         faults.boundary("shard.after_write")
         done = len(chunk_ids) - len(skipped)
         lease.record_chunk(done, written, skipped)
         counts["pairs"] += done
-        counts["written"] += written
         if progress is not None:
             finished = done_before + counts["pairs"]
             progress(finished / max(total, 1), f"shard {doc['shard']}: {finished}/{total}")

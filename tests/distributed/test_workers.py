@@ -6,10 +6,7 @@ a mongod and two real workers and ``kill -9`` one of them mid-shard.
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 
@@ -19,7 +16,7 @@ import pytest
 from fiftyone_plugin.dataset import MODIFIED, PAIR_ID, REFERENCE
 from fiftyone_plugin.shards import ShardConfig, job_field, ledger, queue_shards, reap, run_shard, split_pairs
 
-from .conftest import database
+from .conftest import database, wait_until
 
 pytestmark = pytest.mark.distributed
 
@@ -279,34 +276,8 @@ def test_augment_shards_add_each_variant_once_the_same_as_one_run(idc_dataset, t
 
 def _queue(cluster, shapes_dir, tiny_dir, count, params):
     """Make the dataset and wait for the workers; returns a function that queues and returns the result."""
-    dataset_name = f"shards-{cluster.name}"[:60]
-    code = (
-        "from tests.distributed.conftest import queue_job; "
-        f"queue_job({str(shapes_dir / 'manifest.jsonl')!r}, {dataset_name!r}, {count}, "
-        f"{ {'model': str(tiny_dir), 'label_field': 'idc_caption', **params}!r})"
-    )
-    child = cluster.python(code, "queue.log", stdin=subprocess.PIPE)
-
-    def go(timeout=120):
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        child.wait(timeout=timeout)
-        text = (cluster.logs / "queue.log").read_text()
-        assert child.returncode == 0, cluster.all_logs()
-        return dataset_name, json.loads(text.split("QUEUED ", 1)[1])
-
-    return go
-
-
-def _wait_until(check, timeout, cluster, what, poll=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}:\n{cluster.all_logs()}")
-        time.sleep(poll)
+    params = {"model": str(tiny_dir), "label_field": "idc_caption", **params}
+    return cluster.queue(shapes_dir / "manifest.jsonl", count, "caption_idc_shards", params)
 
 
 def _all_completed(db, job):
@@ -340,7 +311,7 @@ def test_two_workers_share_the_shards_and_each_runs_once(cluster, shapes_dir, ti
     started = time.monotonic()
     dataset_name, queued = go()
     with database(cluster) as db:
-        _wait_until(_all_completed(db, queued["job"]), 150, cluster, "every shard to complete")
+        wait_until(_all_completed(db, queued["job"]), 150, cluster, "every shard to complete")
         elapsed = time.monotonic() - started
         shards = _check_every_pair_written_once(db, dataset_name, queued["job"], pairs)
         assert all(len(s["attempts"]) == 1 for s in shards)  # each shard ran exactly once
@@ -367,15 +338,15 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
     with database(cluster) as db:
 
         def running_shard_with_work_done_and_left():
-            # A heartbeat under 0.4 s old: its worker is in the 1 s pause after a chunk it recorded, so
-            # the kill lands neither mid-write nor between a chunk's write and its record.
-            fresh = {"$lt": [{"$subtract": ["$$NOW", "$heartbeat"]}, 400]}
+            # A chunk recorded under 0.4 s ago: its worker is in the 1 s pause after it, so the kill lands
+            # neither mid-write nor between a chunk's write and its record (test_faults.py kills there).
+            fresh = {"$lt": [{"$subtract": ["$$NOW", "$progress_at"]}, 400]}
             for shard in db.idc_shards.find({"job": queued["job"], "state": "running", "$expr": fresh}):
                 if 1 <= shard["done"] <= len(shard["pair_ids"]) - 2:
                     return shard
             return None
 
-        victim_shard = _wait_until(running_shard_with_work_done_and_left, 150, cluster, "a shard half done", 0.1)
+        victim_shard = wait_until(running_shard_with_work_done_and_left, 150, cluster, "a shard half done", 0.1)
         owner = next(a for a in victim_shard["attempts"] if a["token"] == victim_shard["owner"])
         victim = by_pid[owner["worker"].rsplit(":", 1)[1]]
         victim.send_signal(signal.SIGKILL)
@@ -385,10 +356,8 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
         assert db.delegated_ops.find_one({"_id": victim_shard["operation_id"]})["run_state"] == "running"
 
         # What a cluster runs beside its workers; the survivor also reaps when a shard starts or ends.
-        cluster.spawn(
-            [sys.executable, "-m", "fiftyone_plugin.shards", "reap", "--stale-after", "8", "--every", "2"], "reaper.log"
-        )
-        _wait_until(_all_completed(db, queued["job"]), 150, cluster, "every shard to complete")
+        cluster.start_reaper(every=2)
+        wait_until(_all_completed(db, queued["job"]), 150, cluster, "every shard to complete")
         elapsed = time.monotonic() - started
         shards = _check_every_pair_written_once(db, dataset_name, queued["job"], pairs)
         resumed = next(s for s in shards if s["_id"] == victim_shard["_id"])
