@@ -39,6 +39,9 @@ def declare_fields(dataset, wanted: dict[str, tuple]):
     """Declare ``{name: (field class, kwargs)}`` where absent. Raw writes need declared fields, and
     fields declared before several workers write cannot clash as two workers adding one would."""
     schema = dataset.get_field_schema()
+    if set(wanted) - set(schema):
+        dataset.reload()  # another process (a worker, the queueing operator) may have declared them
+        schema = dataset.get_field_schema()
     for name, (kind, kwargs) in wanted.items():
         if name not in schema:
             dataset.add_sample_field(name, kind, **kwargs)

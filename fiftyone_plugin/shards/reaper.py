@@ -16,12 +16,13 @@ from fiftyone_plugin.shards import operations
 from fiftyone_plugin.shards.ledger import COMPLETED, FAILED, QUEUED, RUNNING, ledger, stale
 
 
-def reap(stale_after: float | None = None, job: str | None = None) -> list[dict]:
+def reap(stale_after: float | None = None, job: str | None = None, skip: str | None = None) -> list[dict]:
     """Re-queue every unfinished shard whose worker is dead or stuck, mark failed those whose operation
     failed or was deleted, and close the operations of finished shards that FiftyOne left RUNNING.
 
     ``stale_after`` overrides each shard's own limit on heartbeat age, but never goes below half of it:
-    a live worker's heartbeat is renewed every quarter. Returns what was done.
+    a live worker's heartbeat is renewed every quarter. ``skip``: a shard left alone (the one that the
+    calling worker is about to take over itself). Returns what was done.
     """
     from fiftyone.operators.executor import ExecutionRunState
 
@@ -29,6 +30,8 @@ def reap(stale_after: float | None = None, job: str | None = None) -> list[dict]
         raise ValueError(f"stale_after must be positive (seconds), got {stale_after!r}")
     limit = "$stale_after" if stale_after is None else {"$max": [stale_after, {"$multiply": ["$stale_after", 0.5]}]}
     scope = {} if job is None else {"job": job}
+    if skip is not None:
+        scope["_id"] = {"$ne": skip}
     actions = _close_finished(limit, scope)
     dead = {"state": {"$in": [QUEUED, RUNNING]}, "operation_id": {"$ne": None}, "$expr": stale("heartbeat", limit)}
     stuck = {

@@ -380,3 +380,72 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
         f"{time.monotonic() - killed_at:.1f} s after the kill; reaper log: "
         f"{(cluster.logs / 'reaper.log').read_text().strip()!r}"
     )
+
+
+def test_a_rerun_copy_closes_the_operation_it_replaced(idc_dataset, tiny_dir):
+    """`fiftyone delegated rerun` of a dead worker's operation: the copy takes the shard over once the
+    heartbeat is stale and closes the original, which FiftyOne would leave RUNNING forever."""
+    from fiftyone.operators.executor import ExecutionRunState
+
+    idc_dataset.persistent = True
+    config = ShardConfig(shards=1, chunk_size=3)
+    queued = queue_shards(
+        idc_dataset.match_tags("test").limit(6), "caption", {"model": str(tiny_dir), "label_field": "c"}, config
+    )
+    job, original = queued["job"], _oid(queued["operations"][0])
+    service = _service()
+    service.set_running(original, required_state=ExecutionRunState.QUEUED)
+
+    def die_after_first_chunk(fraction, label):
+        raise _Killed(label)
+
+    with pytest.raises(_Killed):
+        run_shard(idc_dataset, job, 0, operation_id=original, progress=die_after_first_chunk)
+    copy = service.rerun_operation(original).id  # what `fiftyone delegated rerun ID` does
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    assert service.get(copy).result.result["status"] == "held"  # the heartbeat is fresh: it might live
+    assert service.get(original).run_state == ExecutionRunState.RUNNING
+
+    ledger().update_one({"_id": f"{job}/0"}, {"$set": {"heartbeat": datetime(2000, 1, 1)}})
+    second = service.rerun_operation(original).id
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    assert service.get(second).run_state == ExecutionRunState.COMPLETED
+    assert service.get(second).result.result["status"] == "completed"
+    closed = service.get(original)
+    assert closed.run_state == ExecutionRunState.FAILED and f"taken over by operation {second}" in closed.result.error
+    shard = ledger().find_one({"_id": f"{job}/0"})
+    assert shard["state"] == "completed" and [a["pairs"] for a in shard["attempts"]] == [3, 3]
+    assert reap(job=job) == []  # nothing left for the reaper
+
+
+def test_transient_errors_are_retried_before_a_shard_fails(idc_dataset, tiny_dir, monkeypatch):
+    """The database or shared storage away for a moment: the chunk is tried again (here: captioning
+    raises the driver's AutoReconnect twice); a fault that outlasts the retries fails the shard."""
+    from pymongo.errors import AutoReconnect
+
+    import idc_engine.inference.caption as caption
+
+    idc_dataset.persistent = True
+    real, failures = caption.caption_idc_pairs, []
+
+    def flaky(*args, **kwargs):
+        if len(failures) < limit:
+            failures.append(1)
+            raise AutoReconnect("connection reset")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(caption, "caption_idc_pairs", flaky)
+    view = idc_dataset.match_tags("test").limit(4)
+    for limit, expected in ((2, "completed"), (10, "failed")):
+        failures.clear()
+        config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+        queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": f"c{limit}"}, config)
+        if expected == "completed":
+            assert run_shard(idc_dataset, queued["job"], 0)["status"] == "completed"
+        else:
+            with pytest.raises(AutoReconnect):
+                run_shard(idc_dataset, queued["job"], 0)
+        shard = ledger().find_one({"job": queued["job"]})
+        assert shard["state"] == expected and shard.get("retried") == min(limit, 3), shard
+        assert len(failures) == min(limit, 4)  # 1 try and 3 retries at most
+    assert "AutoReconnect: connection reset" in shard["error"]
