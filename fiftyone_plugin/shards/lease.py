@@ -37,6 +37,38 @@ def held_by_another(doc) -> bool:
     return bool(ledger().count_documents({"_id": doc["_id"], "$expr": {"$not": [stale("heartbeat", "$stale_after")]}}))
 
 
+class Starting:
+    """While an operation starts (imports torch, before it claims its shard), keep the waiting shard's
+    heartbeat fresh, so that the reaper does not take an operation that is starting for a dead one."""
+
+    def __init__(self, doc: dict):
+        self.shard_id, self.interval = doc["_id"], max(doc["stale_after"] / 4, 0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._touch, name=f"idc-starting-{self.shard_id}", daemon=True)
+
+    def touch(self):
+        ledger().update_one(
+            {"_id": self.shard_id, "owner": None, "state": QUEUED}, {"$currentDate": {"heartbeat": True}}
+        )
+
+    def _touch(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self.touch()
+            except PyMongoError:
+                continue
+
+    def __enter__(self):
+        self.touch()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return False
+
+
 class LeaseLost(Exception):
     """The shard was taken over (re-queued) while this attempt held it."""
 

@@ -45,10 +45,11 @@ def reap(stale_after: float | None = None, job: str | None = None, skip: str | N
         state = None if operation is None else operation.run_state
         silent = doc["state"] != RUNNING or _is_stale(doc, limit)
         if doc["state"] == QUEUED and state == ExecutionRunState.RUNNING:
-            # A worker took the operation and has not reached the ledger yet: starting a process (torch,
-            # the model) can take longer than stale_after on a busy machine. Only an operation RUNNING
-            # for longer than stall_after without claiming its shard is left by a dead worker.
-            if operations.running_for(operation) < doc["stall_after"]:
+            # A worker took the operation and has not claimed the shard yet: it may be starting (a new
+            # process imports torch), keeping the shard's heartbeat fresh once it reaches the ledger.
+            # Only one RUNNING for longer than stall_after, silent that long too, is left by a dead worker.
+            starting = operations.running_for(operation) < doc["stall_after"]
+            if starting or not _is_stale(doc, doc["stall_after"]):
                 continue
         if state in (ExecutionRunState.RUNNING, ExecutionRunState.COMPLETED):
             why = (

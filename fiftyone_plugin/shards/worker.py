@@ -24,7 +24,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from fiftyone_plugin import faults
 from fiftyone_plugin.dataset import PAIR_ID, dataset_to_pairs
 from fiftyone_plugin.shards import operations
-from fiftyone_plugin.shards.lease import Lease, LeaseLost, held_by_another, worker_name
+from fiftyone_plugin.shards.lease import Lease, LeaseLost, Starting, held_by_another, worker_name
 from fiftyone_plugin.shards.ledger import COMPLETED, FAILED, QUEUED, RUNNING, ledger, worker_of
 from fiftyone_plugin.shards.reaper import reap
 from fiftyone_plugin.shards.tasks import task_for
@@ -54,9 +54,6 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
     from fiftyone_plugin.captioning import Cancelled
 
     shard_id = f"{job}/{shard}"
-    # Touch a waiting shard first: its heartbeat dates from when it was queued, and the reaper must
-    # not take this operation for a dead one while the model loads.
-    ledger().update_one({"_id": shard_id, "owner": None, "state": QUEUED}, {"$currentDate": {"heartbeat": True}})
     doc = ledger().find_one({"_id": shard_id})
     if doc is None:
         raise ValueError(f"job {job!r}: no shard {shard} in the ledger {ledger().name!r} of this database")
@@ -69,7 +66,8 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
         return _result("held", doc, worker=worker_of(doc))
 
     task = task_for(doc["task"], doc["settings"])
-    task.warm_up()
+    with Starting(doc):  # the waiting shard's heartbeat dates from when it was queued: keep it fresh
+        task.warm_up()
     if operation_id is not None and operations.run_state(operation_id) != RUNNING:
         # A reaper replaced this operation while it started (or the user failed it): leave the shard
         # to the operation that replaced it.

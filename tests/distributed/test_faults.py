@@ -27,10 +27,10 @@ OPERATORS = {
     "heatmaps": "compute_idc_heatmaps_shards",
     "augment": "augment_syned_shards",
 }
-# A dead worker's shard goes to another within seconds, a stuck one (no finished chunk) after 20 s. Not
+# A dead worker's shard goes to another within seconds, a stuck one (no finished chunk) after 30 s. Not
 # shorter: importing torch in a fresh worker can hold the GIL, and so stop the heartbeat thread, for
 # a second or two on a busy 2-core machine.
-FAST = {"stale_after": 5.0, "stall_after": 20.0}
+FAST = {"stale_after": 5.0, "stall_after": 30.0}
 # The boundaries each task's writes pass (fiftyone_plugin.faults); one faulty worker, and one shard, each.
 BOUNDARIES = {
     "caption": ["shard.before_write", "pairs.between_slices", "shard.after_write@2"],
