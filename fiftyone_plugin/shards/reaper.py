@@ -13,7 +13,7 @@ beside the workers as well.
 from __future__ import annotations
 
 from fiftyone_plugin.shards import operations
-from fiftyone_plugin.shards.ledger import COMPLETED, FAILED, QUEUED, RUNNING, ledger, stale
+from fiftyone_plugin.shards.ledger import COMPLETED, FAILED, QUEUED, RUNNING, ShardConfig, ledger, stale
 
 
 def reap(stale_after: float | None = None, job: str | None = None, skip: str | None = None) -> list[dict]:
@@ -48,8 +48,9 @@ def reap(stale_after: float | None = None, job: str | None = None, skip: str | N
             # A worker took the operation and has not claimed the shard yet: it may be starting (a new
             # process imports torch), keeping the shard's heartbeat fresh once it reaches the ledger.
             # Only one RUNNING for longer than stall_after, silent that long too, is left by a dead worker.
-            starting = operations.running_for(operation) < doc["stall_after"]
-            if starting or not _is_stale(doc, doc["stall_after"]):
+            stall_after = doc.get("stall_after", ShardConfig.stall_after)  # absent from older ledgers
+            starting = operations.running_for(operation) < stall_after
+            if starting or not _is_stale(doc, stall_after):
                 continue
         if state in (ExecutionRunState.RUNNING, ExecutionRunState.COMPLETED):
             why = (

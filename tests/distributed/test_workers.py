@@ -1,7 +1,9 @@
 """Shards of a captioning job shared by several `fiftyone delegated launch` workers (fiftyone_plugin.shards).
 
-The first tests run the shards in this process against the test session's database; the last two start
-a mongod and two real workers and ``kill -9`` one of them mid-shard.
+The first tests run the shards in this process against the test session's database (queueing, reaping,
+a Ctrl+C'd worker, a `fiftyone delegated rerun` copy, transient errors); the last two start a mongod
+and two real workers and ``kill -9`` one of them mid-shard. test_faults.py kills workers at every write
+boundary and overlaps two attempts of one shard.
 """
 
 from __future__ import annotations
