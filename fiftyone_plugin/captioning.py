@@ -2,14 +2,18 @@
 
 The engine's ``caption_idc_pairs`` captions the pairs (a pair whose image cannot be read is skipped
 and counted, never its whole batch); ``write_captions`` stores each caption on both slices of its pair,
-with the model's confidence beside it in ``<field>_confidence``.
+with the model's confidence beside it in ``<field>_confidence``. It is the one writer of captions: the
+one-worker operator, ``apply_model`` and the sharded workers (with a job mark) all go through it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fiftyone_plugin.dataset import dataset_to_pairs, write_pair_values
+import fiftyone as fo
+
+from fiftyone_plugin.dataset import dataset_to_pairs
+from fiftyone_plugin.writeback import JobMark, declare_fields, write_pairs
 from idc_engine.inference.caption import CaptionResult, GenerationConfig, caption_idc_pairs
 
 
@@ -24,16 +28,40 @@ def confidence_field(label_field: str) -> str:
 CAPTION_SOURCES = "idc_caption_sources"  # dataset.info key: caption field -> the model that wrote it
 
 
-def write_captions(dataset, label_field: str, result: CaptionResult, model_spec: str | None = None):
+def caption_fields(label_field: str, mark: JobMark | None = None) -> dict[str, tuple]:
+    """The fields a caption run writes, for ``declare_fields``."""
+    fields = {label_field: (fo.StringField, {}), confidence_field(label_field): (fo.FloatField, {})}
+    if mark is not None:
+        fields[mark.field] = (fo.StringField, {})
+    return fields
+
+
+def write_captions(
+    dataset, label_field: str, result: CaptionResult, model_spec: str | None = None, mark: JobMark | None = None
+) -> int:
     """Store every caption of ``result`` (and its confidence) on both slices of its pair, and which
-    model wrote the field (``caption_source``), so that retraining can start from it."""
-    write_pair_values(dataset, label_field, result.captions)
-    write_pair_values(dataset, confidence_field(label_field), {k: round(v, 5) for k, v in result.confidences.items()})
+    model wrote the field (``caption_source``), so that retraining can start from it.
+
+    With ``mark`` (a sharded job), each sample is written only where the job's mark is absent, in the
+    same update that sets it (``fiftyone_plugin.writeback``). Returns how many samples were written.
+    """
+    declare_fields(dataset, caption_fields(label_field, mark))
+    confidences = confidence_field(label_field)
+    values = {
+        pair_id: {label_field: caption, confidences: round(result.confidences[pair_id], 5)}
+        for pair_id, caption in result.captions.items()
+    }
+    written = write_pairs(dataset, values, mark=mark)
     if model_spec is not None and result.captions:
-        sources = dict(dataset.info.get(CAPTION_SOURCES) or {})
-        sources[label_field] = {"model": str(model_spec), "at": datetime.now(timezone.utc).isoformat()}
-        dataset.info[CAPTION_SOURCES] = sources
-        dataset.save()
+        record_caption_source(dataset, label_field, model_spec)
+    return written
+
+
+def record_caption_source(dataset, label_field: str, model_spec):
+    sources = dict(dataset.info.get(CAPTION_SOURCES) or {})
+    sources[label_field] = {"model": str(model_spec), "at": datetime.now(timezone.utc).isoformat()}
+    dataset.info[CAPTION_SOURCES] = sources
+    dataset.save()
 
 
 def caption_source(dataset, label_field: str) -> str | None:

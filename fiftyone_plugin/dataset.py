@@ -40,26 +40,13 @@ def add_pairs(dataset: fo.Dataset, pairs: list[IDCPair], batch_size: int = 1000,
     clash = next((p.id for p in pairs if p.id in existing), None)
     if clash is not None:
         raise ValueError(f"pairs: pair id {clash!r} is already in dataset {dataset.name!r}")
-    _declare_fields(dataset)
+    declare_pair_fields(dataset)
     added = 0
     for start in range(0, len(pairs), batch_size):
         samples = []
         for pair in pairs[start : start + batch_size]:
             group = fo.Group()
-            for slice_name, path in ((REFERENCE, pair.reference), (MODIFIED, pair.modified)):
-                samples.append(
-                    fo.Sample(
-                        filepath=str(Path(path).resolve()),
-                        group=group.element(slice_name),
-                        tags=[pair.split],
-                        **{
-                            PAIR_ID: pair.id,
-                            CAPTIONS: list(pair.captions),
-                            CATEGORY: pair.category,
-                            METADATA: pair.metadata or None,
-                        },
-                    )
-                )
+            samples += [pair_sample(pair, slice_name, group) for slice_name in (REFERENCE, MODIFIED)]
         dataset.add_samples(samples, progress=False)
         added += len(samples) // 2
         if progress is not None:
@@ -67,7 +54,33 @@ def add_pairs(dataset: fo.Dataset, pairs: list[IDCPair], batch_size: int = 1000,
     return added
 
 
-def _declare_fields(dataset):
+def pair_sample(pair: IDCPair, slice_name: str, group: fo.Group, tags=(), **fields) -> fo.Sample:
+    """The sample of ``pair`` on ``slice_name`` (of ``group``), with ``tags`` beside its split and ``fields``."""
+    return fo.Sample(
+        filepath=str(Path(pair.reference if slice_name == REFERENCE else pair.modified).resolve()),
+        group=group.element(slice_name),
+        tags=[pair.split, *tags],
+        **{
+            PAIR_ID: pair.id,
+            CAPTIONS: list(pair.captions),
+            CATEGORY: pair.category,
+            METADATA: pair.metadata or None,
+        },
+        **fields,
+    )
+
+
+def index_unique_per_slice(dataset, field: str):
+    """A unique index on (``field``, slice) over the samples that have ``field``: a second sample of
+    one slice with the same value is refused by the database, whoever tries to add it."""
+    dataset.create_index(
+        [(field, 1), (f"{GROUP_FIELD}.name", 1)],
+        unique=True,
+        partialFilterExpression={field: {"$type": "string"}},
+    )
+
+
+def declare_pair_fields(dataset):
     """Declare the text fields before any value is added: inferred from a first batch of pairs without
     captions or category, ``captions`` would be a list of unknown type (and stay one) and ``category``
     would be absent, and the App's sidebar could not filter on either."""

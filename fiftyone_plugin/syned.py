@@ -3,22 +3,46 @@
 The engine's ``augment`` writes the variants (images, captions, provenance) under ``out_dir``; their
 pairs join the dataset as groups of their own (the source's reference image beside the edited one),
 with ``source_pair`` on both slices, so that ``dataset.match(F("source_pair") == pair_id)`` shows an
-original's variants. A re-run adds only the variants the dataset does not hold yet.
+original's variants.
+
+Adding is idempotent and safe to interrupt anywhere: each variant has a deterministic id
+(``syned_variant``: source pair, variant index and the run's seed) and a deterministic group id, a
+unique index on (``syned_variant``, slice) lets the database refuse a second copy, and every sample
+is added whole (tag, ``source_pair`` and id written with it). The reference samples of a batch go in
+first, then the modified ones, so an interrupted run leaves at most reference samples without their
+partner, which the next run completes; nothing is added twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from fiftyone import ViewField as F
+import fiftyone as fo
+from bson import ObjectId
+from pymongo.errors import BulkWriteError
 
+from fiftyone_plugin import faults
 from fiftyone_plugin.captioning import Cancelled
-from fiftyone_plugin.dataset import PAIR_ID, add_pairs, dataset_to_pairs, write_pair_values
+from fiftyone_plugin.dataset import (
+    MODIFIED,
+    PAIR_ID,
+    REFERENCE,
+    check_grouped,
+    dataset_to_pairs,
+    declare_pair_fields,
+    index_unique_per_slice,
+    pair_sample,
+)
+from fiftyone_plugin.writeback import declare_fields
 from idc_engine.data.manifest import read_manifest
 from idc_engine.synth.augment import SYNTHETIC, SynedConfig, augment, load_editor, load_variator
 
 SYNTHETIC_TAG = "synthetic"
 SOURCE_FIELD = "source_pair"
+VARIANT_FIELD = "syned_variant"
+# A concurrent writer may add some of the same samples between our look and our insert: look again.
+_INSERT_TRIES = 5
 
 
 def augment_samples(
@@ -43,7 +67,7 @@ def augment_samples(
     report = augment(
         dataset_to_pairs(samples), out_dir, config, load_editor(editor), load_variator(variator), progress=on_pair
     )
-    added = add_variants(dataset, read_manifest(Path(out_dir) / SYNTHETIC))
+    added = add_variants(dataset, read_manifest(Path(out_dir) / SYNTHETIC), config.seed)
     return {
         "added": added,
         "accepted": report.accepted,
@@ -57,15 +81,72 @@ def augment_samples(
     }
 
 
-def add_variants(dataset, synthetic) -> int:
-    """Add the Syned pairs ``synthetic`` that ``dataset`` does not hold yet, each tagged ``synthetic``
-    with ``source_pair`` on both slices; return how many were added (a re-run adds none)."""
-    ids = [p.id for p in synthetic]
-    present = set(dataset.select_group_slices("modified").match(F(PAIR_ID).is_in(ids)).distinct(PAIR_ID))
-    new = [p for p in synthetic if p.id not in present]
-    if new:
-        add_pairs(dataset, new)
-        new_ids = [p.id for p in new]
-        dataset.select_group_slices().match(F(PAIR_ID).is_in(new_ids)).tag_samples(SYNTHETIC_TAG)
-        write_pair_values(dataset, SOURCE_FIELD, {p.id: p.metadata["source_pair"] for p in new})
-    return len(new)
+def variant_id(source_pair: str, variant: int, seed: int) -> str:
+    """The deterministic id of variant ``variant`` of ``source_pair`` made by a Syned run of ``seed``."""
+    return f"{source_pair}--syn{variant}--seed{seed}"
+
+
+def prepare_for_variants(dataset):
+    """Declare the variants' fields and their unique index (before several workers add variants)."""
+    check_grouped(dataset)
+    declare_pair_fields(dataset)
+    declare_fields(dataset, {SOURCE_FIELD: (fo.StringField, {}), VARIANT_FIELD: (fo.StringField, {})})
+    index_unique_per_slice(dataset, VARIANT_FIELD)
+
+
+def add_variants(dataset, synthetic, seed: int) -> int:
+    """Add the Syned pairs ``synthetic`` (made by a run of ``seed``) that ``dataset`` does not hold
+    whole yet; return how many pairs were completed (a re-run completes none)."""
+    prepare_for_variants(dataset)
+    by_id = {variant_id(p.metadata["source_pair"], p.metadata["variant"], seed): p for p in synthetic}
+    by_id = _without_earlier_copies(dataset, by_id)
+    _add_missing(dataset, by_id, REFERENCE)
+    faults.boundary("variants.between_slices")
+    return _add_missing(dataset, by_id, MODIFIED)
+
+
+def _without_earlier_copies(dataset, by_id: dict) -> dict:
+    """Leave out variants whose pair id is present without a variant id (added before variants had
+    one); refuse those present under another run's id (another seed) rather than mix the two."""
+    pair_ids = [p.id for p in by_id.values()]
+    present = dataset.select_group_slices(MODIFIED).match({PAIR_ID: {"$in": pair_ids}})
+    earlier = dict(zip(*present.values([PAIR_ID, VARIANT_FIELD])))
+    kept = {}
+    for key, pair in by_id.items():
+        if pair.id not in earlier:
+            kept[key] = pair
+        elif earlier[pair.id] not in (None, key):
+            raise ValueError(
+                f"pair {pair.id!r}: dataset {dataset.name!r} already holds it as Syned variant {earlier[pair.id]!r}, "
+                f"not {key!r}; a run with another seed needs a dataset of its own (or delete those variants first)"
+            )
+    return kept
+
+
+def _add_missing(dataset, by_id: dict, slice_name: str) -> int:
+    """Add the ``slice_name`` sample of every variant that lacks one; return how many this call added."""
+    added = 0
+    for _ in range(_INSERT_TRIES):
+        holding = dataset.select_group_slices(slice_name).match({VARIANT_FIELD: {"$in": list(by_id)}})
+        present = set(holding.values(VARIANT_FIELD))
+        missing = [key for key in by_id if key not in present]
+        if not missing:
+            return added
+        try:
+            dataset.add_samples([_variant_sample(by_id[key], key, slice_name) for key in missing], progress=False)
+            return added + len(missing)
+        except ValueError as exc:
+            refused = exc.__cause__
+            if "E11000" not in str(exc) or not isinstance(refused, BulkWriteError):
+                raise
+            # Another writer added one of them a moment ago; those before it went in: look again.
+            added += refused.details.get("nInserted", 0)
+    raise RuntimeError(f"{slice_name} samples of {len(by_id)} variants: still clashing after {_INSERT_TRIES} tries")
+
+
+def _variant_sample(pair, key: str, slice_name: str) -> fo.Sample:
+    # Both slices of a variant share a group id derived from its id: a reference added by one attempt
+    # and the modified sample added by the next still form one group.
+    group = fo.Group(id=str(ObjectId(hashlib.sha256(key.encode()).digest()[:12])))
+    fields = {SOURCE_FIELD: pair.metadata["source_pair"], VARIANT_FIELD: key}
+    return pair_sample(pair, slice_name, group, tags=[SYNTHETIC_TAG], **fields)

@@ -20,7 +20,7 @@ from .heatmaps import ComputeIDCHeatmaps  # noqa: E402
 from .import_dataset import ImportIDCDataset  # noqa: E402
 from .retrain import RetrainOnReviewed  # noqa: E402
 from .review_panel import IDCReviewPanel  # noqa: E402
-from .shards import (  # noqa: E402
+from .sharded_jobs import (  # noqa: E402
     AugmentSynedShards,
     CaptionIDCShards,
     ComputeIDCHeatmapsShards,

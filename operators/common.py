@@ -178,9 +178,15 @@ def shard_inputs(ctx, inputs):
         description="longer than one chunk takes; a dead worker's shard then goes to another worker",
     )
     inputs.float(
+        "stall_after",
+        default=default.stall_after,
+        label="Re-queue a shard after this many seconds without a finished chunk",
+        description="a live worker that is stuck; longer than the slowest chunk takes",
+    )
+    inputs.float(
         "chunk_delay_s", default=default.chunk_delay_s, label="Pause after each chunk (s): for tests and throttling"
     )
-    for name in ("shards", "chunk_size", "stale_after"):
+    for name in ("shards", "chunk_size", "stale_after", "stall_after"):
         check_positive(ctx, inputs, name)
     value = ctx.params.get("chunk_delay_s")
     if value is not None and value < 0:
@@ -195,5 +201,6 @@ def shard_config(params):
         shards=params.get("shards", default.shards),
         chunk_size=params.get("chunk_size", default.chunk_size),
         stale_after=float(params.get("stale_after", default.stale_after)),
+        stall_after=float(params.get("stall_after", default.stall_after)),
         chunk_delay_s=float(params.get("chunk_delay_s", default.chunk_delay_s)),
     )

@@ -1,7 +1,9 @@
 """Resumable checkpoints, written so that a kill at any moment leaves the last good one usable.
 
 Each checkpoint is a folder ``checkpoint-<step>`` written under a temporary name and renamed into
-place; the file ``latest`` (replaced atomically) names the newest complete one.
+place; the file ``latest`` (replaced atomically) names the newest complete one. The best weights so far
+(``best.safetensors``) are part of the checkpoint, beside the record of their step in ``state.json``:
+one rename publishes both, so they can never disagree after a crash.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 LATEST = "latest"
+BEST = "best.safetensors"
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
@@ -79,18 +82,23 @@ def save_checkpoint(
     scaler=None,
     keep: int = 1,
     rng_by_rank: list[dict] | None = None,
+    best: dict[str, torch.Tensor] | None = None,
 ):
     """Write ``checkpoint-<step>``, point ``latest`` at it, then delete older ones beyond ``keep``.
 
     Every file is fsynced before the rename that publishes the folder, so a crash right after the
     rename cannot leave a published checkpoint with empty files. ``rng_by_rank`` holds every
-    process's :func:`rng_state` of a run on several processes (written by rank 0 alone).
+    process's :func:`rng_state` of a run on several processes (written by rank 0 alone). ``best``:
+    the best weights so far, whose step ``state["best"]`` records.
     """
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"checkpoint-{step}"
+    previous = latest_checkpoint(root)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=f".checkpoint-{step}."))
     try:
         save_file(trainable_state(model), str(staging / "trainable.safetensors"))
+        if best is not None:
+            _write_best(staging / BEST, best, state.get("best"), previous)
         extras = {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -103,8 +111,9 @@ def save_checkpoint(
         }
         torch.save(extras, staging / "optimizer.pt")
         (staging / "state.json").write_text(json.dumps({**state, "step": step}, indent=2))
-        for name in ("trainable.safetensors", "optimizer.pt", "state.json"):
-            _fsync_path(staging / name)
+        for name in ("trainable.safetensors", "optimizer.pt", "state.json", BEST):
+            if (staging / name).exists():
+                _fsync_path(staging / name)
         _fsync_path(staging)
         if final.exists():
             shutil.rmtree(final)
@@ -116,6 +125,31 @@ def save_checkpoint(
     _write_text_atomic(root / LATEST, final.name)
     prune_checkpoints(root, final, keep)
     return final
+
+
+def _write_best(path: Path, best: dict, record: dict | None, previous: Path | None):
+    """The best weights, linked from the previous checkpoint when they are still its best (full
+    fine-tuning's best weights are as large as the model: not copied at every checkpoint)."""
+    if previous is not None and (previous / BEST).is_file() and record is not None:
+        before = json.loads((previous / "state.json").read_text()).get("best")
+        if before is not None and before.get("step") == record.get("step"):
+            os.link(previous / BEST, path)
+            return
+    save_file(best, str(path))
+
+
+def load_best(path: Path) -> dict[str, torch.Tensor] | None:
+    """The best weights kept with checkpoint ``path``; None if it has none yet (no validation improved).
+
+    Checkpoints written before the best weights moved into them have ``best.safetensors`` beside them
+    instead, which is read for those.
+    """
+    if (path / BEST).is_file():
+        return load_file(str(path / BEST))
+    recorded = json.loads((path / "state.json").read_text()).get("best")
+    if recorded is not None and (path.parent / BEST).is_file():
+        return load_file(str(path.parent / BEST))
+    return None
 
 
 def prune_checkpoints(root: Path, current: Path, keep: int = 1):

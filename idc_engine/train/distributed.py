@@ -6,6 +6,10 @@ them, joins the process group (NCCL on CUDA, gloo on the CPU) and returns a :cla
 context; without them it returns a single-process context on which every collective is a no-op,
 so the training loop reads the same either way.
 
+Under ``accelerate launch``, :func:`launcher_settings` takes the launcher's mixed precision and
+gradient accumulation into the training config, and refuses what idc does not do (DeepSpeed, FSDP,
+torch.compile, fp8) instead of ignoring it.
+
 Gradients are synchronised by hand (:meth:`Distributed.sum_gradients`, once per optimizer step)
 rather than by wrapping the model in ``DistributedDataParallel``: the trainable weights are few
 (LoRA) or all of them (full fine-tuning), peft's wrapped modules need no special DDP settings, and
@@ -36,6 +40,74 @@ def launched() -> tuple[int, int, int] | None:
         return None
     rank = int(os.environ["RANK"])
     return rank, world_size, int(os.environ.get("LOCAL_RANK", rank))
+
+
+# What `accelerate launch` passes to the processes it starts, through their environment.
+ACCELERATE_PRECISIONS = {"no": "no", "fp16": "fp16", "bf16": "bf16"}
+_REFUSED_LAUNCHER_MODES = {
+    "ACCELERATE_USE_DEEPSPEED": "DeepSpeed (--use_deepspeed)",
+    "ACCELERATE_USE_FSDP": "FSDP (--use_fsdp)",
+    "ACCELERATE_USE_MEGATRON_LM": "Megatron-LM (--use_megatron_lm)",
+}
+
+
+def launcher_settings(config):
+    """``config`` (a ``TrainConfig``) with what ``accelerate launch`` was told, or an error saying why not.
+
+    accelerate passes its ``--mixed_precision`` (default ``no``, or the value of ``accelerate config``) as
+    ACCELERATE_MIXED_PRECISION, and ``--gradient_accumulation_steps`` as
+    ACCELERATE_GRADIENT_ACCUMULATION_STEPS. A config field left at its default takes the launcher's value;
+    one set otherwise must agree with it. What idc does not do (DeepSpeed, FSDP, Megatron-LM,
+    torch.compile through ``--dynamo_backend``, fp8) is refused rather than silently ignored.
+    """
+    from dataclasses import fields, replace
+
+    environ = os.environ
+    for variable, mode in _REFUSED_LAUNCHER_MODES.items():
+        if environ.get(variable, "").lower() in ("true", "1"):
+            raise ValueError(
+                f"accelerate launch: {mode} ({variable}={environ[variable]}) is not supported: idc trains with "
+                "its own data parallelism; launch without it (gradient accumulation: --grad-accum-steps)"
+            )
+    dynamo = environ.get("ACCELERATE_DYNAMO_BACKEND", "NO")
+    if dynamo.upper() not in ("NO", ""):
+        raise ValueError(
+            f"accelerate launch: --dynamo_backend {dynamo.lower()} (ACCELERATE_DYNAMO_BACKEND) is not supported; "
+            "launch with --dynamo_backend no"
+        )
+    defaults = {f.name: f.default for f in fields(config)}
+    wanted = {}
+    precision = environ.get("ACCELERATE_MIXED_PRECISION")
+    if precision is not None:
+        if precision not in ACCELERATE_PRECISIONS:
+            raise ValueError(
+                f"accelerate launch: --mixed_precision {precision} (ACCELERATE_MIXED_PRECISION) is not supported; "
+                f"choose one of {tuple(ACCELERATE_PRECISIONS)}"
+            )
+        wanted["mixed_precision"] = (
+            ACCELERATE_PRECISIONS[precision],
+            "--mixed_precision",
+            "ACCELERATE_MIXED_PRECISION",
+        )
+    steps = environ.get("ACCELERATE_GRADIENT_ACCUMULATION_STEPS")
+    if steps is not None:
+        wanted["grad_accum_steps"] = (
+            int(steps),
+            "--gradient_accumulation_steps",
+            "ACCELERATE_GRADIENT_ACCUMULATION_STEPS",
+        )
+    changes = {}
+    for name, (value, flag, variable) in wanted.items():
+        current = getattr(config, name)
+        if current == value:
+            continue
+        if current != defaults[name]:
+            raise ValueError(
+                f"{name} {current!r} disagrees with accelerate launch's {flag} {value!r} ({variable}); "
+                f"give the same value to both, or leave {name} at its default {defaults[name]!r}"
+            )
+        changes[name] = value
+    return replace(config, **changes) if changes else config
 
 
 def is_main_process() -> bool:

@@ -38,6 +38,7 @@ from idc_engine.train import distributed
 from idc_engine.train.augment import augment_pair
 from idc_engine.train.checkpoint import (
     latest_checkpoint,
+    load_best,
     load_checkpoint,
     load_trainable_state,
     rng_state,
@@ -116,8 +117,12 @@ class MicroBatches(torch.utils.data.Dataset):
         return self.stream.batch(self.pixels, *self.plan[index])
 
 
-def micro_batches(stream: PairStream, model: BLIP2IDC, plan, workers: int):
-    """An iterator over ``plan``'s micro-batches (first position, size), prepared by ``workers`` processes."""
+def micro_batches(stream: PairStream, model: BLIP2IDC, plan, workers: int, seed: int = 0):
+    """An iterator over ``plan``'s micro-batches (first position, size), prepared by ``workers`` processes.
+
+    The loader gets a generator of its own: drawing its workers' seed from the global one (its default)
+    would shift every later dropout mask of a resumed run, whose global state was just restored.
+    """
     dataset = MicroBatches(
         stream, PairPixels(model.image_processor, model.config.encoding, model.config.orientation), plan
     )
@@ -130,6 +135,7 @@ def micro_batches(stream: PairStream, model: BLIP2IDC, plan, workers: int):
         pin_memory=model.device.type == "cuda",
         prefetch_factor=2,
         persistent_workers=False,
+        generator=torch.Generator().manual_seed(seed),
     )
     return iter(loader)
 
@@ -280,6 +286,7 @@ def train(
     processes. A CUDA model moves to ``cuda:<LOCAL_RANK>``. Every rank returns the same result and
     ends with the same weights in memory.
     """
+    config = distributed.launcher_settings(config)  # accelerate launch's flags, honoured or refused
     revision = git_revision()
     out_dir = Path(out_dir)
     if any(p.split == "test" for p in (val_pairs or [])):
@@ -331,6 +338,130 @@ def _train(
         model.to(ctx.device)
     ctx.on_main(prepare_out_dir, out_dir, resume, overwrite)
     torch.manual_seed(config.seed)
+    data = _load_data(train_pairs, val_pairs, config)
+    parameters = _prepare_parameters(ctx, model, config)
+    pairs_per_step = config.batch_size * config.grad_accum_steps
+    total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(data.train_pairs) / pairs_per_step))
+    budget_fraction = {"value": None}  # read by the schedule: elapsed share of time_budget_s, if any
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(
+            step, total_steps, config.warmup_steps, config.schedule, config.min_lr_ratio, budget_fraction["value"]
+        ),
+    )
+    autocast, scaler = _autocast(model.device, config.mixed_precision)
+    checkpoints = out_dir / CHECKPOINT_DIR
+    state, best_state = _start_or_resume(ctx, checkpoints, resume, model, optimizer, scheduler, scaler)
+    if config.time_budget_s:
+        budget_fraction["value"] = state["elapsed_s"] / config.time_budget_s
+
+    stream = PairStream(data.train_pairs, data.train_images, config)
+    plan = [
+        ((step * config.grad_accum_steps + micro) * config.batch_size + ctx.rank * rank_batch, rank_batch)
+        for step in range(state["step"], total_steps)
+        for micro in range(config.grad_accum_steps)
+    ]
+    batches = micro_batches(stream, model, plan, config.loader_workers, seed=config.seed)
+    progress = _Progress(config, total_steps, state["step"], enabled=show_progress and ctx.is_main)
+    stopped = "completed"
+    started = time.perf_counter() - state["elapsed_s"]
+    try:
+        for step in range(state["step"] + 1, total_steps + 1):  # the step about to be taken, from 1
+            step_loss = _optimizer_step(ctx, model, batches, parameters, optimizer, scaler, autocast, config)
+            state["step"] = step
+            state["elapsed_s"] = time.perf_counter() - started
+            if ctx.enabled:  # the global batch's loss, and rank 0's clock: every rank decides alike
+                step_loss, state["elapsed_s"] = ctx.all_sum([step_loss, state["elapsed_s"] if ctx.is_main else 0.0])
+            if config.time_budget_s:
+                budget_fraction["value"] = state["elapsed_s"] / config.time_budget_s
+            scheduler.step()
+            logs = {"step": step, "loss": step_loss, "lr": scheduler.get_last_lr()[0]}
+            progress.took_step(step_loss, pairs_per_step)
+
+            if config.eval_every and data.val_pairs and step % config.eval_every == 0:
+                best_state = _evaluate(ctx, model, data, config, autocast, state, logs, best_state)
+                progress.write(logs)
+            if step % config.log_every == 0 or "val_loss" in logs:
+                state["history"].append(logs)
+                progress.show_rates()
+            progress.update(step, state["elapsed_s"])
+            if step % config.checkpoint_every == 0 or step == total_steps:
+                rng_by_rank = ctx.all_gather(rng_state()) if ctx.enabled else None
+                ctx.on_main(
+                    save_checkpoint,
+                    checkpoints,
+                    step,
+                    model,
+                    optimizer,
+                    scheduler,
+                    state,
+                    scaler,
+                    rng_by_rank=rng_by_rank,
+                    best=best_state,
+                )
+            if on_step is not None:
+                on_step(step, logs)
+            if config.early_stopping_patience and state["evals_without_gain"] >= config.early_stopping_patience:
+                stopped = "early_stopping"
+                break
+            if config.time_budget_s and state["elapsed_s"] >= config.time_budget_s:
+                stopped = "time_budget"
+                break
+    finally:
+        progress.close()
+        del batches  # stops the loader's worker processes now, not whenever it is collected
+
+    if best_state is not None:
+        load_trainable_state(model, best_state)
+    if ctx.broadcast(best_state is not None):
+        ctx.broadcast_parameters(parameters)  # the best weights in every rank's memory too
+    model_dir = out_dir / MODEL_DIR
+    record = dict(
+        config=config.to_dict(),
+        seed=config.seed,
+        revision=revision,
+        base_model=model.source,
+        idc_config=model.config.__dict__,
+        steps=state["step"],
+        stopped=stopped,
+        best=state["best"],
+        train_pairs=len(data.train_pairs),
+        validation_pairs=len(data.val_pairs or []),
+        unreferenced=unreferenced,
+        skipped_images={"train": data.train_report.skipped, "validation": data.val_skipped},
+        processes=ctx.world_size,
+        elapsed_s=round(state["elapsed_s"], 1),
+        history=state["history"],
+    )
+    ctx.on_main(_write_model, model, model_dir, record)
+    return TrainResult(
+        model_dir,
+        state["step"],
+        stopped,
+        state["history"],
+        state["best"],
+        data.train_report,
+        data.val_report,
+        unreferenced,
+    )
+
+
+@dataclass
+class _Data:
+    train_pairs: list[IDCPair]
+    train_images: list
+    train_report: LoadReport
+    val_pairs: list[IDCPair]
+    val_images: list
+    val_report: LoadReport | None
+
+    @property
+    def val_skipped(self) -> list:
+        return self.val_report.skipped if self.val_report else []
+
+
+def _load_data(train_pairs, val_pairs, config: TrainConfig) -> _Data:
     train_pairs, train_images, train_report = load_pairs(
         train_pairs, skip_bad=config.skip_bad_images, max_cached_pixels=config.max_cached_pixels
     )
@@ -341,183 +472,126 @@ def _train(
         val_pairs, val_images, val_report = load_pairs(
             val_pairs[: config.eval_max_pairs], skip_bad=config.skip_bad_images
         )
+    return _Data(train_pairs, train_images, train_report, val_pairs, val_images, val_report)
 
+
+def _prepare_parameters(ctx: distributed.Distributed, model: BLIP2IDC, config: TrainConfig) -> list:
+    """The trainable parameters, equal on every rank; each rank then draws its own dropout masks."""
     prepare_model(model, config)
     model.train()
     parameters = model.trainable_parameters()
     if ctx.enabled:
         ctx.broadcast_parameters(parameters)  # every rank starts from rank 0's weights
-        if ctx.rank:  # and draws its own dropout masks
+        if ctx.rank:
             torch.manual_seed(int(np.random.SeedSequence([config.seed, 17, ctx.rank]).generate_state(1)[0]))
-    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    pairs_per_step = config.batch_size * config.grad_accum_steps
-    total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(train_pairs) / pairs_per_step))
-    budget_fraction = {"value": None}  # read by the schedule: elapsed share of time_budget_s, if any
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: lr_factor(
-            step, total_steps, config.warmup_steps, config.schedule, config.min_lr_ratio, budget_fraction["value"]
-        ),
-    )
-    autocast, scaler = _autocast(model.device, config.mixed_precision)
+    return parameters
 
+
+def _start_or_resume(ctx, checkpoints: Path, resume: bool, model, optimizer, scheduler, scaler):
+    """The run's state (a new one, or the latest checkpoint's) and the best weights so far (rank 0 keeps
+    them: it writes the model)."""
     state = {"step": 0, "history": [], "best": None, "evals_without_gain": 0, "elapsed_s": 0.0}
-    checkpoints = out_dir / CHECKPOINT_DIR
-    best_state = None  # kept by rank 0, which writes the model
-    if resume:
-        found = latest_checkpoint(checkpoints)
-        if found is None:
-            raise FileNotFoundError(f"resume: no checkpoint under {checkpoints}")
-        state = load_checkpoint(found, model, optimizer, scheduler, scaler, rank=ctx.rank)
-        best_path = checkpoints / "best.safetensors"
-        if best_path.is_file() and ctx.is_main:
-            from safetensors.torch import load_file
+    if not resume:
+        return state, None
+    found = latest_checkpoint(checkpoints)
+    if found is None:
+        raise FileNotFoundError(f"resume: no checkpoint under {checkpoints}")
+    state = load_checkpoint(found, model, optimizer, scheduler, scaler, rank=ctx.rank)
+    return state, load_best(found) if ctx.is_main else None
 
-            best_state = load_file(str(best_path))
 
-    if config.time_budget_s:
-        budget_fraction["value"] = state["elapsed_s"] / config.time_budget_s
-    stream = PairStream(train_pairs, train_images, config)
-    stopped = "completed"
-    started = time.perf_counter() - state["elapsed_s"]
-    bar = tqdm(
-        # A time-budgeted run ends when the clock does: its length is only known once steps are timed.
-        total=None if config.time_budget_s else total_steps,
-        initial=state["step"],
-        desc=f"training ({_duration(config.time_budget_s)} budget)" if config.time_budget_s else "training",
-        disable=not (show_progress and ctx.is_main),
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=0.5 if sys.stderr.isatty() else 30.0,  # logs, not terminals, get a line every 30 s
-    )
-    session = {"step": state["step"], "clock": time.perf_counter()}
-    running_loss, pairs_seen, window_start = None, 0, time.perf_counter()
-    plan = [
-        ((step * config.grad_accum_steps + micro) * config.batch_size + ctx.rank * rank_batch, rank_batch)
-        for step in range(state["step"], total_steps)
-        for micro in range(config.grad_accum_steps)
-    ]
-    batches = micro_batches(stream, model, plan, config.loader_workers)
-    try:
-        for step in range(state["step"], total_steps):
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = 0.0
-            for _ in range(config.grad_accum_steps):
-                pixel_values, captions, prompts = next(batches)
-                prompts = prompts if any(prompts) else None
-                share = _token_share(ctx, model, captions, prompts)
-                with autocast:
-                    loss = model.loss(pixel_values, captions, prompts)
-                    loss = loss * share / config.grad_accum_steps
-                (scaler.scale(loss) if scaler else loss).backward()
-                step_loss += loss.item()
-            ctx.sum_gradients(parameters)  # now the gradient of the global batch on every rank
-            if scaler:
-                scaler.unscale_(optimizer)
-            if config.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            state["step"] = step + 1
-            state["elapsed_s"] = time.perf_counter() - started
-            if ctx.enabled:  # the global batch's loss, and rank 0's clock: every rank decides alike
-                step_loss, state["elapsed_s"] = ctx.all_sum([step_loss, state["elapsed_s"] if ctx.is_main else 0.0])
-            if config.time_budget_s:
-                budget_fraction["value"] = state["elapsed_s"] / config.time_budget_s
-            scheduler.step()
-            running_loss = step_loss if running_loss is None else 0.95 * running_loss + 0.05 * step_loss
-            pairs_seen += pairs_per_step
-            logs = {"step": step + 1, "loss": step_loss, "lr": scheduler.get_last_lr()[0]}
+def _optimizer_step(ctx, model, batches, parameters, optimizer, scaler, autocast, config: TrainConfig) -> float:
+    """One optimizer step over ``grad_accum_steps`` micro-batches; returns this rank's part of its loss."""
+    optimizer.zero_grad(set_to_none=True)
+    step_loss = 0.0
+    for _ in range(config.grad_accum_steps):
+        pixel_values, captions, prompts = next(batches)
+        prompts = prompts if any(prompts) else None
+        share = _token_share(ctx, model, captions, prompts)
+        with autocast:
+            loss = model.loss(pixel_values, captions, prompts)
+            loss = loss * share / config.grad_accum_steps
+        (scaler.scale(loss) if scaler else loss).backward()
+        step_loss += loss.item()
+    ctx.sum_gradients(parameters)  # now the gradient of the global batch on every rank
+    if scaler:
+        scaler.unscale_(optimizer)
+    if config.max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return step_loss
 
-            if config.eval_every and val_pairs and (step + 1) % config.eval_every == 0:
-                logs.update(ctx.on_main(validate, model, val_pairs, val_images, config, autocast))
-                value = logs["val_cider" if config.eval_metric == "cider" else "val_loss"]
-                if _improved(config.eval_metric, value, state["best"] and state["best"]["value"]):
-                    state["best"] = {"step": step + 1, "value": value, "metric": config.eval_metric}
-                    state["evals_without_gain"] = 0
-                    if ctx.is_main:
-                        best_state = trainable_state(model)
-                    ctx.on_main(_save_best, checkpoints, best_state)
-                else:
-                    state["evals_without_gain"] += 1
-                if ctx.is_main:
-                    bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}))
-            if (step + 1) % config.log_every == 0 or "val_loss" in logs:
-                state["history"].append(logs)
-                elapsed = time.perf_counter() - window_start
-                bar.set_postfix(
-                    loss=f"{running_loss:.3f}", pairs_s=f"{pairs_seen / max(elapsed, 1e-9):.0f}", refresh=False
-                )
-                pairs_seen, window_start = 0, time.perf_counter()
-            if config.time_budget_s:
-                bar.total = projected_total_steps(
-                    total_steps,
-                    step + 1,
-                    state["elapsed_s"],
-                    config.time_budget_s,
-                    step + 1 - session["step"],
-                    time.perf_counter() - session["clock"],
-                )
-            bar.update(1)
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == total_steps:
-                rng_by_rank = ctx.all_gather(rng_state()) if ctx.enabled else None
-                ctx.on_main(
-                    save_checkpoint,
-                    checkpoints,
-                    step + 1,
-                    model,
-                    optimizer,
-                    scheduler,
-                    state,
-                    scaler,
-                    rng_by_rank=rng_by_rank,
-                )
-            if on_step is not None:
-                on_step(step + 1, logs)
-            if config.early_stopping_patience and state["evals_without_gain"] >= config.early_stopping_patience:
-                stopped = "early_stopping"
-                break
-            if config.time_budget_s and state["elapsed_s"] >= config.time_budget_s:
-                stopped = "time_budget"
-                break
-    finally:
-        bar.close()
-        del batches  # stops the loader's worker processes now, not whenever it is collected
 
-    if best_state is not None:
-        load_trainable_state(model, best_state)
-    if ctx.broadcast(best_state is not None):
-        ctx.broadcast_parameters(parameters)  # the best weights in every rank's memory too
-    model_dir = out_dir / MODEL_DIR
+def _evaluate(ctx, model, data: _Data, config: TrainConfig, autocast, state: dict, logs: dict, best_state):
+    """Validate (rank 0; every rank gets the figures), note an improvement, and return the best weights."""
+    logs.update(ctx.on_main(validate, model, data.val_pairs, data.val_images, config, autocast))
+    value = logs["val_cider" if config.eval_metric == "cider" else "val_loss"]
+    if _improved(config.eval_metric, value, state["best"] and state["best"]["value"]):
+        state["best"] = {"step": logs["step"], "value": value, "metric": config.eval_metric}
+        state["evals_without_gain"] = 0
+        # Kept in memory until the next checkpoint, which writes them with the record of their step.
+        return trainable_state(model) if ctx.is_main else None
+    state["evals_without_gain"] += 1
+    return best_state
 
-    def write_model():
-        model.save_pretrained(model_dir)
-        record = provenance(
-            config=config.to_dict(),
-            seed=config.seed,
-            revision=revision,
-            base_model=model.source,
-            idc_config=model.config.__dict__,
-            steps=state["step"],
-            stopped=stopped,
-            best=state["best"],
-            train_pairs=len(train_pairs),
-            validation_pairs=len(val_pairs or []),
-            unreferenced=unreferenced,
-            skipped_images={"train": train_report.skipped, "validation": val_report.skipped if val_report else []},
-            processes=ctx.world_size,
-            elapsed_s=round(state["elapsed_s"], 1),
-            history=state["history"],
+
+class _Progress:
+    """The progress bar: the smoothed loss, pairs per second and, with a time budget, the step at which
+    the clock will stop the run."""
+
+    def __init__(self, config: TrainConfig, total_steps: int, first_step: int, enabled: bool):
+        self.config, self.total_steps = config, total_steps
+        self.bar = tqdm(
+            # A time-budgeted run ends when the clock does: its length is only known once steps are timed.
+            total=None if config.time_budget_s else total_steps,
+            initial=first_step,
+            desc=f"training ({_duration(config.time_budget_s)} budget)" if config.time_budget_s else "training",
+            disable=not enabled,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 30.0,  # logs, not terminals, get a line every 30 s
         )
-        (model_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=2, default=str))
+        self.enabled = enabled
+        self.session_step, self.session_clock = first_step, time.perf_counter()
+        self.running_loss, self.pairs_seen, self.window_start = None, 0, time.perf_counter()
 
-    ctx.on_main(write_model)
-    return TrainResult(
-        model_dir, state["step"], stopped, state["history"], state["best"], train_report, val_report, unreferenced
-    )
+    def took_step(self, loss: float, pairs: int):
+        self.running_loss = loss if self.running_loss is None else 0.95 * self.running_loss + 0.05 * loss
+        self.pairs_seen += pairs
+
+    def write(self, logs: dict):
+        if self.enabled:
+            self.bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}))
+
+    def show_rates(self):
+        elapsed = time.perf_counter() - self.window_start
+        rate = self.pairs_seen / max(elapsed, 1e-9)
+        self.bar.set_postfix(loss=f"{self.running_loss:.3f}", pairs_s=f"{rate:.0f}", refresh=False)
+        self.pairs_seen, self.window_start = 0, time.perf_counter()
+
+    def update(self, step: int, elapsed_s: float):
+        if self.config.time_budget_s:
+            self.bar.total = projected_total_steps(
+                self.total_steps,
+                step,
+                elapsed_s,
+                self.config.time_budget_s,
+                step - self.session_step,
+                time.perf_counter() - self.session_clock,
+            )
+        self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
+
+
+def _write_model(model: BLIP2IDC, model_dir: Path, record: dict):
+    model.save_pretrained(model_dir)
+    (model_dir / TRAINING_RECORD).write_text(json.dumps(provenance(**record), indent=2, default=str))
 
 
 def _token_share(ctx: distributed.Distributed, model: BLIP2IDC, captions: list[str], prompts) -> float:
@@ -532,12 +606,3 @@ def _token_share(ctx: distributed.Distributed, model: BLIP2IDC, captions: list[s
     tokens = float((labels[:, 1:] != IGNORE_INDEX).sum())  # the shifted labels the loss is taken over
     (total,) = ctx.all_sum([tokens])
     return tokens / total
-
-
-def _save_best(checkpoints: Path, state: dict):
-    from safetensors.torch import save_file
-
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    tmp = checkpoints / ".best.safetensors.tmp"
-    save_file(state, str(tmp))
-    tmp.replace(checkpoints / "best.safetensors")

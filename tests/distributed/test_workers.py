@@ -1,15 +1,14 @@
 """Shards of a captioning job shared by several `fiftyone delegated launch` workers (fiftyone_plugin.shards).
 
-The first tests run the shards in this process against the test session's database; the last two start
-a mongod and two real workers and ``kill -9`` one of them mid-shard.
+The first tests run the shards in this process against the test session's database (queueing, reaping,
+a Ctrl+C'd worker, a `fiftyone delegated rerun` copy, transient errors); the last two start a mongod
+and two real workers and ``kill -9`` one of them mid-shard. test_faults.py kills workers at every write
+boundary and overlaps two attempts of one shard.
 """
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 
@@ -19,7 +18,7 @@ import pytest
 from fiftyone_plugin.dataset import MODIFIED, PAIR_ID, REFERENCE
 from fiftyone_plugin.shards import ShardConfig, job_field, ledger, queue_shards, reap, run_shard, split_pairs
 
-from .conftest import database
+from .conftest import database, wait_until
 
 pytestmark = pytest.mark.distributed
 
@@ -128,14 +127,19 @@ def test_a_dead_attempt_is_reaped_once_and_the_next_does_only_what_is_left(idc_d
     assert reap(job=job) == []  # fresh heartbeat: not stale under the job's own 300 s
     ledger().update_one({"_id": f"{job}/0"}, {"$set": {"heartbeat": datetime(2000, 1, 1)}})
     actions = reap(job=job)
-    assert actions == [{"shard": f"{job}/0", "action": "requeued", "operation": str(op_id)}]
+    assert [(a["shard"], a["action"]) for a in actions] == [(f"{job}/0", "requeued")]
     assert reap(stale_after=0.001, job=job) == []  # a second reaper finds nothing left to take
-    assert service.get(op_id).run_state == ExecutionRunState.QUEUED  # the same operation, not a copy
+    # A new operation runs the shard; the dead one is closed, saying what replaced it.
+    replacement = _oid(actions[0]["operation"])
+    dead = service.get(op_id)
+    assert dead.run_state == ExecutionRunState.FAILED and str(replacement) in dead.result.error
+    assert service.get(replacement).run_state == ExecutionRunState.QUEUED
 
     service.execute_queued_operations(dataset_name=idc_dataset.name)
-    assert service.get(op_id).run_state == ExecutionRunState.COMPLETED
+    assert service.get(replacement).run_state == ExecutionRunState.COMPLETED
     shard = ledger().find_one({"_id": f"{job}/0"})
     assert shard["state"] == "completed" and shard["requeued"] == 1
+    assert shard["operations"] == [op_id, replacement] and shard["operation_id"] == replacement
     assert [a["pairs"] for a in shard["attempts"]] == [3, len(shard["pair_ids"]) - 3]
     shards = list(ledger().find({"job": job}))
     assert sum(s["written"] for s in shards) == 2 * 24
@@ -148,7 +152,7 @@ def test_a_stopping_worker_hands_its_shard_back_at_once(idc_dataset, tiny_dir, m
     its operation go back to the queue at once."""
     from fiftyone.operators.executor import ExecutionRunState
 
-    import fiftyone_plugin.shards as shards
+    import fiftyone_plugin.shards.worker as worker
 
     idc_dataset.persistent = True
     queued = queue_shards(
@@ -160,7 +164,7 @@ def test_a_stopping_worker_hands_its_shard_back_at_once(idc_dataset, tiny_dir, m
     job = queued["job"]
     service = _service()
     stopping = []
-    monkeypatch.setattr(shards, "_worker_stopping", lambda: bool(stopping))
+    monkeypatch.setattr(worker, "_worker_stopping", lambda: bool(stopping))
 
     def stop(fraction, label):
         stopping.append(label)
@@ -274,40 +278,18 @@ def test_augment_shards_add_each_variant_once_the_same_as_one_run(idc_dataset, t
 
 def _queue(cluster, shapes_dir, tiny_dir, count, params):
     """Make the dataset and wait for the workers; returns a function that queues and returns the result."""
-    dataset_name = f"shards-{cluster.name}"[:60]
-    code = (
-        "from tests.distributed.conftest import queue_job; "
-        f"queue_job({str(shapes_dir / 'manifest.jsonl')!r}, {dataset_name!r}, {count}, "
-        f"{ {'model': str(tiny_dir), 'label_field': 'idc_caption', **params}!r})"
-    )
-    child = cluster.python(code, "queue.log", stdin=subprocess.PIPE)
-
-    def go(timeout=120):
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        child.wait(timeout=timeout)
-        text = (cluster.logs / "queue.log").read_text()
-        assert child.returncode == 0, cluster.all_logs()
-        return dataset_name, json.loads(text.split("QUEUED ", 1)[1])
-
-    return go
+    params = {"model": str(tiny_dir), "label_field": "idc_caption", **params}
+    return cluster.queue(shapes_dir / "manifest.jsonl", count, "caption_idc_shards", params)
 
 
-def _wait_until(check, timeout, cluster, what, poll=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}:\n{cluster.all_logs()}")
-        time.sleep(poll)
+def _all_completed(db, job):
+    """Every shard of ``job`` completed, and the operation that ran it last too."""
 
-
-def _all_completed(db, operations):
     def check():
-        states = [db.delegated_ops.find_one({"_id": _oid(op)})["run_state"] for op in operations]
-        return all(s == "completed" for s in states)
+        shards = list(db.idc_shards.find({"job": job}))
+        if not shards or any(s["state"] != "completed" for s in shards):
+            return False
+        return all(db.delegated_ops.find_one({"_id": s["operation_id"]})["run_state"] == "completed" for s in shards)
 
     return check
 
@@ -331,7 +313,7 @@ def test_two_workers_share_the_shards_and_each_runs_once(cluster, shapes_dir, ti
     started = time.monotonic()
     dataset_name, queued = go()
     with database(cluster) as db:
-        _wait_until(_all_completed(db, queued["operations"]), 150, cluster, "every shard to complete")
+        wait_until(_all_completed(db, queued["job"]), 150, cluster, "every shard to complete")
         elapsed = time.monotonic() - started
         shards = _check_every_pair_written_once(db, dataset_name, queued["job"], pairs)
         assert all(len(s["attempts"]) == 1 for s in shards)  # each shard ran exactly once
@@ -358,15 +340,15 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
     with database(cluster) as db:
 
         def running_shard_with_work_done_and_left():
-            # A heartbeat under 0.4 s old: its worker is in the 1 s pause after a chunk it recorded, so
-            # the kill lands neither mid-write nor between a chunk's write and its record.
-            fresh = {"$lt": [{"$subtract": ["$$NOW", "$heartbeat"]}, 400]}
+            # A chunk recorded under 0.4 s ago: its worker is in the 1 s pause after it, so the kill lands
+            # neither mid-write nor between a chunk's write and its record (test_faults.py kills there).
+            fresh = {"$lt": [{"$subtract": ["$$NOW", "$progress_at"]}, 400]}
             for shard in db.idc_shards.find({"job": queued["job"], "state": "running", "$expr": fresh}):
                 if 1 <= shard["done"] <= len(shard["pair_ids"]) - 2:
                     return shard
             return None
 
-        victim_shard = _wait_until(running_shard_with_work_done_and_left, 150, cluster, "a shard half done", 0.1)
+        victim_shard = wait_until(running_shard_with_work_done_and_left, 150, cluster, "a shard half done", 0.1)
         owner = next(a for a in victim_shard["attempts"] if a["token"] == victim_shard["owner"])
         victim = by_pid[owner["worker"].rsplit(":", 1)[1]]
         victim.send_signal(signal.SIGKILL)
@@ -376,10 +358,8 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
         assert db.delegated_ops.find_one({"_id": victim_shard["operation_id"]})["run_state"] == "running"
 
         # What a cluster runs beside its workers; the survivor also reaps when a shard starts or ends.
-        cluster.spawn(
-            [sys.executable, "-m", "fiftyone_plugin.shards", "reap", "--stale-after", "8", "--every", "2"], "reaper.log"
-        )
-        _wait_until(_all_completed(db, queued["operations"]), 150, cluster, "every shard to complete")
+        cluster.start_reaper(every=2)
+        wait_until(_all_completed(db, queued["job"]), 150, cluster, "every shard to complete")
         elapsed = time.monotonic() - started
         shards = _check_every_pair_written_once(db, dataset_name, queued["job"], pairs)
         resumed = next(s for s in shards if s["_id"] == victim_shard["_id"])
@@ -389,10 +369,85 @@ def test_a_worker_killed_mid_shard_loses_nothing(cluster, shapes_dir, tiny_dir):
         assert first["pairs"] + second["pairs"] == len(resumed["pair_ids"])
         survivor = next(w for w in workers if w is not victim)
         assert second["worker"].endswith(f":{survivor.pid}")
-        # Re-queued under the same id: no copies of any operation.
-        assert db.delegated_ops.count_documents({"operator": f"{PLUGIN}/run_idc_shard"}) == 4
+        # Re-queued as one new operation; the killed worker's operation is closed, not left RUNNING.
+        assert db.delegated_ops.count_documents({"operator": f"{PLUGIN}/run_idc_shard"}) == 5, cluster.state()
+        killed_operation = db.delegated_ops.find_one({"_id": victim_shard["operation_id"]})
+        assert (
+            killed_operation["run_state"] == "failed"
+            and "re-queued as operation" in killed_operation["result"]["error"]
+        )
+        assert resumed["operation_id"] != victim_shard["operation_id"]
     print(
         f"kill -9 mid-shard: all {pairs} pairs captioned once, {elapsed:.1f} s after queueing, "
         f"{time.monotonic() - killed_at:.1f} s after the kill; reaper log: "
         f"{(cluster.logs / 'reaper.log').read_text().strip()!r}"
     )
+
+
+def test_a_rerun_copy_closes_the_operation_it_replaced(idc_dataset, tiny_dir):
+    """`fiftyone delegated rerun` of a dead worker's operation: the copy takes the shard over once the
+    heartbeat is stale and closes the original, which FiftyOne would leave RUNNING forever."""
+    from fiftyone.operators.executor import ExecutionRunState
+
+    idc_dataset.persistent = True
+    config = ShardConfig(shards=1, chunk_size=3)
+    queued = queue_shards(
+        idc_dataset.match_tags("test").limit(6), "caption", {"model": str(tiny_dir), "label_field": "c"}, config
+    )
+    job, original = queued["job"], _oid(queued["operations"][0])
+    service = _service()
+    service.set_running(original, required_state=ExecutionRunState.QUEUED)
+
+    def die_after_first_chunk(fraction, label):
+        raise _Killed(label)
+
+    with pytest.raises(_Killed):
+        run_shard(idc_dataset, job, 0, operation_id=original, progress=die_after_first_chunk)
+    copy = service.rerun_operation(original).id  # what `fiftyone delegated rerun ID` does
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    assert service.get(copy).result.result["status"] == "held"  # the heartbeat is fresh: it might live
+    assert service.get(original).run_state == ExecutionRunState.RUNNING
+
+    ledger().update_one({"_id": f"{job}/0"}, {"$set": {"heartbeat": datetime(2000, 1, 1)}})
+    second = service.rerun_operation(original).id
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    assert service.get(second).run_state == ExecutionRunState.COMPLETED
+    assert service.get(second).result.result["status"] == "completed"
+    closed = service.get(original)
+    assert closed.run_state == ExecutionRunState.FAILED and f"taken over by operation {second}" in closed.result.error
+    shard = ledger().find_one({"_id": f"{job}/0"})
+    assert shard["state"] == "completed" and [a["pairs"] for a in shard["attempts"]] == [3, 3]
+    assert reap(job=job) == []  # nothing left for the reaper
+
+
+def test_transient_errors_are_retried_before_a_shard_fails(idc_dataset, tiny_dir, monkeypatch):
+    """The database or shared storage away for a moment: the chunk is tried again (here: captioning
+    raises the driver's AutoReconnect twice); a fault that outlasts the retries fails the shard."""
+    from pymongo.errors import AutoReconnect
+
+    import idc_engine.inference.caption as caption
+
+    idc_dataset.persistent = True
+    real, failures = caption.caption_idc_pairs, []
+
+    def flaky(*args, **kwargs):
+        if len(failures) < limit:
+            failures.append(1)
+            raise AutoReconnect("connection reset")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(caption, "caption_idc_pairs", flaky)
+    view = idc_dataset.match_tags("test").limit(4)
+    for limit, expected in ((2, "completed"), (10, "failed")):
+        failures.clear()
+        config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+        queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": f"c{limit}"}, config)
+        if expected == "completed":
+            assert run_shard(idc_dataset, queued["job"], 0)["status"] == "completed"
+        else:
+            with pytest.raises(AutoReconnect):
+                run_shard(idc_dataset, queued["job"], 0)
+        shard = ledger().find_one({"job": queued["job"]})
+        assert shard["state"] == expected and shard.get("retried") == min(limit, 3), shard
+        assert len(failures) == min(limit, 4)  # 1 try and 3 retries at most
+    assert "AutoReconnect: connection reset" in shard["error"]

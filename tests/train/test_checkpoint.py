@@ -1,12 +1,14 @@
 """Checkpoints: the best weights are the ones saved, and a folder never mixes two runs."""
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from idc_engine.model.config import LoraSettings
 from idc_engine.train import checkpoint as checkpoint_module
-from idc_engine.train.checkpoint import save_checkpoint, trainable_state
+from idc_engine.train.checkpoint import load_best, save_checkpoint, trainable_state
 from idc_engine.train.config import TrainConfig
 from idc_engine.train.loop import train
 
@@ -58,7 +60,7 @@ def test_the_best_validation_step_is_saved_not_the_last(shapes_pairs, tmp_path):
     spoil = spoil_after_the_first_evaluation
     result = train(tiny_model, train_pairs, val_pairs, _config(), tmp_path, show_progress=False, on_step=spoil)
     assert result.best["step"] == 2 and result.steps == 6
-    best_file = load_file(str(tmp_path / "checkpoints" / "best.safetensors"))
+    best_file = load_best(tmp_path / "checkpoints" / "checkpoint-6")  # kept with the last checkpoint
     saved = load_file(str(result.model_dir / "adapter_model.safetensors"))
     live = trainable_state(tiny_model)
     assert best_file.keys() == at_best.keys() == live.keys()
@@ -110,3 +112,43 @@ def test_checkpoint_files_are_flushed_before_the_rename_that_publishes_them(tiny
     publish = events.index(("replace", str(tmp_path / "checkpoint-7")))
     flushed = {name for kind, name in events[:publish] if kind == "fsync"}
     assert {"trainable.safetensors", "optimizer.pt", "state.json"} <= flushed
+
+
+def test_the_best_weights_and_their_step_are_written_together(tiny_dir, shapes_pairs, tmp_path):
+    """Killed right after a validation that improved, before the next checkpoint: the newest checkpoint's
+    record of the best step and the best weights on disk must still belong together (the best weights
+    used to be a file of their own, already the newer step's)."""
+    from idc_engine.model.blip2idc import BLIP2IDC
+    from idc_engine.train.checkpoint import latest_checkpoint
+
+    model = BLIP2IDC.from_pretrained(tiny_dir)
+    train_pairs = [p for p in shapes_pairs if p.split == "train"][:16]
+    val_pairs = [p for p in shapes_pairs if p.split == "validation"][:8]
+    weights, best = {}, [float("inf")]
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_an_improvement_between_checkpoints(step, logs):
+        weights[step] = trainable_state(model)
+        improved, best[0] = logs["val_loss"] < best[0], min(best[0], logs["val_loss"])
+        if improved and step % 2 and step > 1:  # odd: the last checkpoint (even steps) is older
+            raise Killed
+
+    config = _config(learning_rate=5e-3, eval_every=1, checkpoint_every=2, max_steps=12)
+    with pytest.raises(Killed):
+        train(
+            model,
+            train_pairs,
+            val_pairs,
+            config,
+            tmp_path,
+            show_progress=False,
+            on_step=kill_after_an_improvement_between_checkpoints,
+        )
+    found = latest_checkpoint(tmp_path / "checkpoints")
+    recorded = json.loads((found / "state.json").read_text())["best"]
+    assert recorded["step"] < max(weights)  # the kill's step improved, after this checkpoint
+    on_disk = load_best(found)
+    assert on_disk is not None and on_disk.keys() == weights[recorded["step"]].keys()
+    assert all(torch.equal(on_disk[n], weights[recorded["step"]][n]) for n in on_disk)

@@ -206,3 +206,80 @@ def test_each_rank_resumes_with_its_own_random_state(tiny_model, tmp_path):
         drawn = torch.rand(3)
         torch.manual_seed(seed)
         assert torch.equal(drawn, torch.rand(3)), rank
+
+
+@pytest.mark.parametrize(
+    ("environment", "config", "expected"),
+    [
+        ({}, {}, ("auto", 1)),
+        ({"ACCELERATE_MIXED_PRECISION": "bf16"}, {}, ("bf16", 1)),
+        ({"ACCELERATE_MIXED_PRECISION": "no"}, {"mixed_precision": "no"}, ("no", 1)),
+        ({"ACCELERATE_GRADIENT_ACCUMULATION_STEPS": "4"}, {}, ("auto", 4)),
+    ],
+)
+def test_accelerate_launch_flags_are_taken_into_the_config(monkeypatch, environment, config, expected):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settled = distributed.launcher_settings(TrainConfig(**config))
+    assert (settled.mixed_precision, settled.grad_accum_steps) == expected
+
+
+@pytest.mark.parametrize(
+    ("environment", "config", "message"),
+    [
+        (
+            {"ACCELERATE_MIXED_PRECISION": "fp16"},
+            {"mixed_precision": "bf16"},
+            r"mixed_precision 'bf16' disagrees with accelerate launch's --mixed_precision 'fp16'",
+        ),
+        ({"ACCELERATE_MIXED_PRECISION": "fp8"}, {}, r"--mixed_precision fp8 .* is not supported"),
+        (
+            {"ACCELERATE_GRADIENT_ACCUMULATION_STEPS": "4"},
+            {"grad_accum_steps": 2},
+            r"grad_accum_steps 2 disagrees with accelerate launch's --gradient_accumulation_steps 4",
+        ),
+        ({"ACCELERATE_USE_DEEPSPEED": "true"}, {}, r"DeepSpeed \(--use_deepspeed\) .* is not supported"),
+        ({"ACCELERATE_USE_FSDP": "true"}, {}, r"FSDP \(--use_fsdp\) .* is not supported"),
+        (
+            {"ACCELERATE_DYNAMO_BACKEND": "INDUCTOR"},
+            {},
+            r"--dynamo_backend inductor .* launch with --dynamo_backend no",
+        ),
+    ],
+)
+def test_accelerate_launch_flags_idc_cannot_honour_are_refused(monkeypatch, environment, config, message):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        distributed.launcher_settings(TrainConfig(**config))
+
+
+@pytest.mark.distributed
+def test_accelerate_launch_mixed_precision_reaches_the_training(tiny_dir, shapes_dir, tmp_path):
+    """`accelerate launch --mixed_precision bf16`: the run trains in bf16 (it used to keep its own
+    'auto', which is float32 on the CPU) and says so in training.json; --use_fsdp is refused."""
+    accelerate = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    launch = [accelerate, "launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--dynamo_backend", "no"]
+    train_args = ["-m", "idc_engine.cli", "train", "--manifest", str(shapes_dir / "manifest.jsonl"), "--model"]
+    train_args += [str(tiny_dir), "--device", "cpu", "--max-steps", "2", "--batch-size", "2", "--eval-every", "0"]
+    _run([*launch, "--mixed_precision", "bf16", *train_args, "--out", str(tmp_path / "bf16")])
+    record = json.loads((tmp_path / "bf16" / "model" / "training.json").read_text())
+    assert record["config"]["mixed_precision"] == "bf16" and record["steps"] == 2
+    refused = subprocess.run(
+        [
+            *launch,
+            "--mixed_precision",
+            "no",
+            *train_args,
+            "--out",
+            str(tmp_path / "refused"),
+            "--mixed-precision",
+            "bf16",
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert refused.returncode != 0
+    assert "mixed_precision 'bf16' disagrees with accelerate launch's --mixed_precision 'no'" in refused.stderr

@@ -1,0 +1,125 @@
+"""The one writer of what is computed for pairs (captions, confidences, heatmaps, regions) and of job marks.
+
+Each sample is written by one atomic update of its own document. Given a :class:`JobMark`, that update
+also sets ``<field>_job = job`` and applies only where the mark is not there yet, so a sample is
+written at most once per job however many attempts of the job overlap. The modified samples are
+written before the reference samples, and a pair is finished once its reference carries the mark
+(:func:`unfinished_pairs`): an attempt stopped between the two slices leaves a pair that the next
+attempt finishes. Values the two slices share (a caption) reach the reference from what its modified
+sample holds after the write, so both slices agree even when two attempts computed the same pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import fiftyone.core.labels as fol
+from bson import ObjectId
+from pymongo import UpdateOne
+
+from fiftyone_plugin import faults
+from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, PAIR_ID, REFERENCE
+
+
+def job_field(field_name: str) -> str:
+    """The field that marks which job wrote ``field_name`` on a sample."""
+    return f"{field_name}_job"
+
+
+@dataclass(frozen=True)
+class JobMark:
+    """Write only where ``field`` is not ``job`` yet, and set it in the same update."""
+
+    field: str
+    job: str
+
+
+def declare_fields(dataset, wanted: dict[str, tuple]):
+    """Declare ``{name: (field class, kwargs)}`` where absent. Raw writes need declared fields, and
+    fields declared before several workers write cannot clash as two workers adding one would."""
+    schema = dataset.get_field_schema()
+    if set(wanted) - set(schema):
+        dataset.reload()  # another process (a worker, the queueing operator) may have declared them
+        schema = dataset.get_field_schema()
+    for name, (kind, kwargs) in wanted.items():
+        if name not in schema:
+            dataset.add_sample_field(name, kind, **kwargs)
+
+
+def samples_by_slice(dataset, pair_ids) -> dict[str, dict[str, str]]:
+    """pair id -> {slice name: sample id} for both slices."""
+    both = dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: {"$in": list(pair_ids)}})
+    found: dict[str, dict[str, str]] = {}
+    for sample_id, slice_name, pair_id in zip(*both.values(["id", f"{GROUP_FIELD}.name", PAIR_ID])):
+        found.setdefault(pair_id, {})[slice_name] = sample_id
+    return found
+
+
+def unfinished_pairs(dataset, pair_ids, mark: JobMark) -> set[str]:
+    """The pairs of ``pair_ids`` whose reference sample does not carry ``mark`` yet (written last)."""
+    reference = dataset.select_group_slices(REFERENCE).match(
+        {PAIR_ID: {"$in": list(pair_ids)}, mark.field: {"$ne": mark.job}}
+    )
+    return set(reference.values(PAIR_ID))
+
+
+def write_pairs(
+    dataset,
+    modified: dict[str, dict],
+    reference: dict[str, dict] | None = None,
+    mark: JobMark | None = None,
+) -> int:
+    """Write ``{pair id: {field: value}}`` to the modified sample of each pair, then ``reference`` to
+    its reference sample; ``reference=None``: the same values on both (read back from the modified
+    sample when marked). Returns how many samples were written (a marked sample is not written twice).
+    """
+    pair_ids = set(modified) | set(reference or {})
+    if not pair_ids:
+        return 0
+    ids = samples_by_slice(dataset, pair_ids)
+    written = _update(dataset, _by_sample(ids, MODIFIED, modified), mark)
+    faults.boundary("pairs.between_slices")
+    if reference is None:
+        reference = _marked_values(dataset, modified, mark) if mark is not None else modified
+    written += _update(dataset, _by_sample(ids, REFERENCE, reference), mark)
+    return written
+
+
+def _by_sample(ids, slice_name, values_by_pair) -> dict[str, dict]:
+    return {ids[p][slice_name]: v for p, v in values_by_pair.items() if slice_name in ids.get(p, {})}
+
+
+def _marked_values(dataset, modified: dict[str, dict], mark: JobMark) -> dict[str, dict]:
+    """What the modified samples of these pairs hold now, for those that carry ``mark`` (whichever
+    attempt wrote them)."""
+    fields = sorted({name for values in modified.values() for name in values})
+    view = dataset.select_group_slices(MODIFIED).match({PAIR_ID: {"$in": list(modified)}, mark.field: mark.job})
+    if not fields:
+        return {pair_id: {} for pair_id in view.values(PAIR_ID)}
+    columns = view.values([PAIR_ID, *fields])
+    return {row[0]: dict(zip(fields, row[1:])) for row in zip(*columns)}
+
+
+def _update(dataset, values_by_sample: dict[str, dict], mark: JobMark | None) -> int:
+    if not values_by_sample:
+        return 0
+    schema = dataset.get_field_schema()
+    now = datetime.now(timezone.utc)
+    updates = []
+    for sample_id, values in values_by_sample.items():
+        document = {name: _to_mongo(schema, name, value) for name, value in values.items()}
+        where = {"_id": ObjectId(sample_id)}
+        if mark is not None:
+            document[mark.field] = mark.job
+            where[mark.field] = {"$ne": mark.job}
+        updates.append(UpdateOne(where, {"$set": {**document, "last_modified_at": now}}))
+    return dataset._sample_collection.bulk_write(updates, ordered=False).modified_count
+
+
+def _to_mongo(schema, name: str, value):
+    if name not in schema:
+        raise ValueError(f"field {name!r}: not declared on the dataset; declare_fields() it before writing")
+    if not isinstance(value, fol.Label):
+        return value
+    return schema[name].to_mongo(value)
