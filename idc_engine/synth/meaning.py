@@ -45,7 +45,7 @@ VERB_LEAD = frozenset("and then to was were is are be been being get got gets pl
 REMOVE_PARTICLES = {"take": ("away", "out", "off", "down"), "clear": ("away", "out", "off"), "wipe": ("out", "away")}
 REMOVE_PARTICLES |= {"get": ("off", "away"), "pull": ("off", "out"), "cut": ("out",), "rid": ("of",)}
 REMOVE_PARTICLES |= {"strip": ("away", "off"), "put": ("away",)}
-ADD_PARTICLES = {"show": ("up",), "pop": ("up",), "bring": ("in",), "put": ("back",), "bring back": ()}
+ADD_PARTICLES = {"pop": ("up",), "bring": ("in", "back"), "put": ("back",)}
 
 # Verbs that carry out a change: negating one of them negates the edit.
 CHANGE_VERBS = frozenset(
@@ -157,6 +157,9 @@ class Meaning:
     def denied(self, kind: str) -> set:
         return _union(v.value for v in self.values if v.kind == kind and v.denied)
 
+    def mentions(self, kind: str, before: bool) -> list[frozenset]:
+        return [v.value for v in self.values if v.kind == kind and v.before == before]
+
     def kinds(self) -> set[str]:
         return {v.kind for v in self.values}
 
@@ -172,7 +175,7 @@ def tokens(text: str, known: tuple[str, ...] = ()) -> list[str]:
     """Lowercased words of ``text`` in order, quoted text and the ``known`` texts left out."""
     text = _QUOTED.sub(" ", text.translate(_CURLY))
     for quote in known:
-        text = re.sub(re.escape(quote), " ", text, flags=re.IGNORECASE)
+        text = re.sub(rf"(?<!\w){re.escape(quote)}(?!\w)", " ", text, flags=re.IGNORECASE)
     return _TOKEN.findall(text.lower())
 
 
@@ -263,6 +266,9 @@ def _until_scope_end(words: list[str]) -> list[str]:
 
 def _negated(words: list[str]) -> bool:
     actions = CHANGE_VERBS | ADD_VERBS | REMOVE_VERBS | PLACE_VERBS
+    # "Do not ...", "Please never ...", "Make sure not to ...": an imperative negated whatever its verb.
+    if any(w in NEGATIONS for w in words[:4]) and not any(w in ("if", "when", "that", "so") for w in words[:4]):
+        return True
     for i, word in enumerate(words):
         following = words[i + 1] if i + 1 < len(words) else ""
         if word == "no" and following in ("change", "changes", "difference", "differences", "edit", "edits"):
@@ -303,9 +309,11 @@ def _values(words: list[str]) -> list[Value]:
         found.append((i, kind, value, marked, bool(following) and _is_noun_like(following), denied))
     values = []
     for index, kind, value, marked, prenominal, denied in found:
-        # A value in front of a noun is the state before when a result of its kind is named after it.
+        # A value in front of a noun ("the *blue* sky turned grey") or in front of "to" ("alter its *orange*
+        # colour to blue") is the state before when a result of its kind is named after it.
         later_result = any(f[1] == kind and f[0] > index and not f[3] and not f[4] for f in found)
-        values.append(Value(kind, value, marked or (prenominal and later_result), denied))
+        leads_to = any(w in ("to", "into") for w in words[index + 1 : index + 4])
+        values.append(Value(kind, value, marked or ((prenominal or leads_to) and later_result), denied))
     return values
 
 
@@ -340,20 +348,36 @@ def disagreement(instruction: str, variation: str) -> str | None:
     if _reversed(source.presence, other.presence):
         return "reversed"
     for kind in source.kinds():
-        wanted = source.after(kind)
-        if not wanted:
-            continue
-        said = other.after(kind)
-        if said and not said & wanted:
+        wanted, said = source.after(kind), other.after(kind)
+        if wanted and said and not said & wanted:
             return "attribute_swapped"
-        if not said and other.denied(kind) & wanted:
+        if wanted and not said and other.denied(kind) & wanted:
             return "negated"
+        was, said_was = source.before(kind) - source.denied(kind), other.before(kind) - other.denied(kind)
+        if was and said_was and not was & said_was:
+            return "attribute_swapped"  # "change the black countertop to white" -> "... the gray countertop ..."
+        if _replaced(source.mentions(kind, before=False), other.mentions(kind, before=False)):
+            return "attribute_swapped"
     return None
 
 
+def _replaced(source: list[frozenset], other: list[frozenset]) -> bool:
+    """As many mentions of a kind, one of them changed: "a white string on the black scissors" -> "a black
+    string on the black scissors", "the time of the day to night" -> "the time of the night to night"."""
+    if len(source) != len(other) or not source:
+        return False
+    unmatched = list(other)
+    for value in source:
+        match = next((i for i, candidate in enumerate(unmatched) if candidate & value), None)
+        if match is None:
+            return True
+        unmatched.pop(match)
+    return False
+
+
 def _reversed(source: set[str], other: set[str]) -> bool:
-    if "add" in source and "remove" not in source:
-        return "remove" in other and "add" not in other
+    if source & {"add", "place"} and "remove" not in source:
+        return "remove" in other and not other & {"add", "place"}
     if "remove" in source and "add" not in source:
         return "remove" not in other and bool(other & {"add", "place"})
     return False

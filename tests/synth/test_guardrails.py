@@ -214,6 +214,12 @@ TURNED = [
     ("Remove the car", "Leave the car as it is", "negated"),
     ("Make the sky blue", "the sky is no longer blue", "negated"),
     ("Make the sky blue", "Don't make the sky blue", "negated"),
+    ("Aadd a goat by the fence", "Do not aadd a goat by the fence", "negated"),  # a misspelt verb, negated
+    ('Add an "O" to the cap', 'Remove an "O" from the cap', "reversed"),  # quoted text is not matched inside words
+    ("Put a mug on the table", "the mug on the table was removed", "reversed"),
+    ("Change the black countertop to white", "Change the gray countertop to white", "attribute_swapped"),
+    ("Attach a white string to the black scissors", "Attach a black string to the black scissors", "attribute_swapped"),
+    ("Change the time of the day to night", "Change the time of the night to night", "attribute_swapped"),
 ]
 FAITHFUL = [
     ("Add a hat to the dog", "Put a hat on the dog"),
@@ -239,6 +245,9 @@ FAITHFUL = [
     ("Make the stripes on the zebra blue", "Turn the black stripes of the zebra blue"),
     ("Take the glaze off the donut at the bottom", "Remove the glaze from the bottom donut"),
     ("Make the girl's shirt blue instead of red", "Swap the shirt's color from red to blue"),
+    ("Change the color of the stop sign to blue with red letters", "Alter the stop sign's orange color to blue"),
+    ('Add the phrase "So much hair, don\'t care!"', "the phrase 'So much hair, don't care!' was written"),
+    ("Make the stripes on the zebra blue", "Blue stripes for the zebra"),
 ]
 
 
