@@ -218,9 +218,18 @@ def _variants(pair, todo, config, editor, variator, judge, out_dir) -> list[dict
         category = pair.category if pair.category in CATEGORIES else None
         results = editor.edit_batch([(reference, instruction, category, seeds[v]) for v in todo])
         edits = [_EditOutcome(r.image, r.instruction, r.category, r.settings, None, {}) for r in results]
+    metadata = pair.metadata or {}
+    captions = (metadata.get("caption_before"), metadata.get("caption_after"))
     records = []
     for variant, edit in zip(todo, edits):
-        rejected, scores = judge.judge(reference, edit.image, edit.category, edit.instruction)
+        rejected, scores = judge.judge(
+            reference,
+            edit.image,
+            edit.category,
+            edit.instruction,
+            captions=captions,
+            safety_flagged=edit.settings.get("nsfw_flagged"),
+        )
         if edit.captions is not None:
             captions, caption_rejections, fallbacks, variator_settings = edit.captions, {}, 0, {"variator": "shapes"}
         else:
