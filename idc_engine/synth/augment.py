@@ -93,7 +93,8 @@ def load_editor(spec: str = "procedural", device: str | None = None):
 
 def load_variator(spec: str = "template", device: str | None = None):
     """'template' (offline rewrites) or the folder of a local causal LM (the paper: Llama-2-7b-chat)."""
-    from idc_engine.synth.variators import LLMVariator, LLMVariatorConfig, TemplateVariator
+    from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig
+    from idc_engine.synth.templates import TemplateVariator
 
     if spec == "template":
         return TemplateVariator()
@@ -129,7 +130,7 @@ def augment(
     ``progress(done, total)`` is called after each source pair; it may raise to stop (resumable).
     """
     from idc_engine.synth.procedural import ProceduralEditor
-    from idc_engine.synth.variators import TemplateVariator
+    from idc_engine.synth.templates import TemplateVariator
 
     config = config or SynedConfig()
     editor = editor or ProceduralEditor()
