@@ -1,4 +1,4 @@
-"""The ``idc`` command line: make-benchmark, train, caption, evaluate, augment, demo, pretrain-tiny."""
+"""The ``idc`` command line: make-benchmark, train, caption, evaluate, augment, references, demo, pretrain-tiny."""
 
 from __future__ import annotations
 
@@ -163,6 +163,34 @@ def _cmd_augment(args):
     print(f"-> {Path(args.out) / 'manifest.jsonl'} (sources and variants; variants only: synthetic.jsonl)")
 
 
+def _cmd_references(args):
+    from dataclasses import asdict
+
+    from idc_engine.data.manifest import read_manifest, write_manifest
+    from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig
+    from idc_engine.synth.references import ReferenceConfig, add_instruction_references
+
+    config = config_from_arguments(args, ReferenceConfig)
+    device = {"device": args.device} if args.device else {}
+    llm = config_from_arguments(args, LLMVariatorConfig, "llm", model_path=args.variator, mode="instructions", **device)
+    pairs, report = add_instruction_references(
+        read_manifest(args.manifest), LLMVariator(llm), config, progress=_progress_line("references")
+    )
+    out = Path(args.out)
+    write_manifest(pairs, out)
+    report_path = out.with_name(out.stem + ".report.json")
+    from idc_engine.provenance import provenance
+
+    record = provenance(config=asdict(config), seed=config.seed, variator=llm.to_dict(), report=report.to_dict())
+    report_path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    print(f"{report.pairs} {config.split} pairs: {report.kept} of {report.asked} variations kept, {report.short} short")
+    print(f"rejected lines by reason: {dict(report.rejected) or 'none'}; {report.generate_calls} generate calls")
+    if report.without_instruction:
+        missing = report.without_instruction
+        print(f"no instruction nor caption: {len(missing)} pairs, e.g. {missing[:3]}")
+    print(f"-> {out} (references: the instruction and its variations); report: {report_path}")
+
+
 def _progress_line(what):
     def report(done, total):
         if done == total or done % max(1, total // 10) == 0:
@@ -191,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
     from idc_engine.pretrain import PretrainConfig
     from idc_engine.synth.augment import SynedConfig
+    from idc_engine.synth.llm_variator import LLMVariatorConfig
     from idc_engine.synth.quality import QualityConfig
+    from idc_engine.synth.references import ReferenceConfig
     from idc_engine.train.augment import AugmentConfig
     from idc_engine.train.config import TrainConfig
 
@@ -263,6 +293,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(syned, SynedConfig)
     add_config_arguments(syned, QualityConfig, prefix="quality")
     syned.set_defaults(func=_cmd_augment)
+
+    refs = commands.add_parser(
+        "references", help="the paper's test references: each pair's instruction and 4 LLM variations of it"
+    )
+    refs.add_argument("--manifest", required=True, help="JSONL manifest; the pairs of --split get the references")
+    refs.add_argument("--variator", required=True, help="local causal-LM folder (the paper: Llama-2-7b-chat)")
+    refs.add_argument("--out", required=True, help="manifest to write (a report .report.json beside it)")
+    refs.add_argument("--device", default=None, help="cuda or cpu for the LLM")
+    add_config_arguments(refs, ReferenceConfig)
+    add_config_arguments(refs, LLMVariatorConfig, prefix="llm", skip=("model_path", "mode", "device"))
+    refs.set_defaults(func=_cmd_references)
 
     demo = commands.add_parser("demo", help="benchmark, adapt the tiny model, caption, evaluate: end to end on CPU")
     demo.add_argument("--out", default="runs/demo", help="demo folder")

@@ -31,14 +31,29 @@ from idc_engine.synth.guardrails import (
 from idc_engine.synth.templates import TemplateVariator
 from idc_engine.synth.variators import VariationResult, Variator, check_item
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You rewrite image-editing instructions as captions that describe the difference between an original "
-    "image and its edited version, the way a person describes what changed. For example, the instruction "
-    "'Add a hat to the dog' gives captions such as 'a hat has been added to the dog' and 'the dog now wears "
-    "a hat'. Keep every object, colour and text the instruction names. Add no names, places, numbers or "
-    "other details. Do not refuse, explain, comment or role-play. Answer with the captions only, one per line."
-)
-DEFAULT_USER_PROMPT = "Instruction: {instruction}\nWrite {k} different captions."
+MODES = ("captions", "instructions")
+# The prompts of each mode (system, user); ``{instruction}`` and ``{k}`` are filled in.
+PROMPTS = {
+    "captions": (
+        "You rewrite image-editing instructions as captions that describe the difference between an original "
+        "image and its edited version, the way a person describes what changed. For example, the instruction "
+        "'Add a hat to the dog' gives captions such as 'a hat has been added to the dog' and 'the dog now wears "
+        "a hat'. Keep every object, colour and text the instruction names. Add no names, places, numbers or "
+        "other details. Do not refuse, explain, comment or role-play. Answer with the captions only, one per line.",
+        "Instruction: {instruction}\nWrite {k} different captions.",
+    ),
+    # The authors' released script asks Llama-2 for a variation that keeps the instruction's meaning and the
+    # form of a neutral, concise instruction for a diffusion model, with nothing else; this asks for k at once.
+    "instructions": (
+        "You rewrite image-editing instructions. Each rewrite keeps the meaning of the instruction and the form of "
+        "a neutral, concise editing instruction in the imperative, as given to an image-editing model: for "
+        "example 'Add a hat to the dog' gives 'Put a hat on the dog' and 'Give the dog a hat'. Stay close to the "
+        "instruction: keep every object, colour and text it names, and add no names, places, numbers or other "
+        "details. Do not refuse, explain, comment or role-play. Answer with the rewrites only, one per line.",
+        "Instruction: {instruction}\nWrite {k} different rewrites.",
+    ),
+}
+DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_PROMPT = PROMPTS["captions"]
 _DEVICE = re.compile(r"^(?:auto|cpu|mps|cuda(?::\d+)?)$")
 _DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -49,6 +64,13 @@ class LLMVariatorConfig:
 
     model_path: str = field(
         default="", metadata={"help": "local causal-LM checkpoint folder or cached hub id (loaded offline)"}
+    )
+    mode: str = field(
+        default="captions",
+        metadata={
+            "help": "captions: difference captions of training variants (template fill); instructions: imperative "
+            "variations of the instruction, the paper's test references (no fill)"
+        },
     )
     max_new_tokens: int = field(default=128, metadata={"help": "longest answer per generation, in tokens"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature (> 0)"})
@@ -62,9 +84,9 @@ class LLMVariatorConfig:
     guardrails: GuardrailConfig = field(
         default_factory=GuardrailConfig, metadata={"help": "thresholds of the guardrails"}
     )
-    system_prompt: str = field(default=DEFAULT_SYSTEM_PROMPT, metadata={"help": "the system message"})
-    user_prompt: str = field(
-        default=DEFAULT_USER_PROMPT, metadata={"help": "the user message; {instruction} and {k} are filled in"}
+    system_prompt: str | None = field(default=None, metadata={"help": "the system message; None: the mode's"})
+    user_prompt: str | None = field(
+        default=None, metadata={"help": "the user message ({instruction} and {k} filled in); None: the mode's"}
     )
 
     def __post_init__(self):
@@ -86,12 +108,19 @@ class LLMVariatorConfig:
             self.guardrails = GuardrailConfig(**self.guardrails)
         if not isinstance(self.guardrails, GuardrailConfig):
             raise ValueError(f"guardrails must be a GuardrailConfig or a dict, got {self.guardrails!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.system_prompt is None:
+            self.system_prompt = PROMPTS[self.mode][0]
+        if self.user_prompt is None:
+            self.user_prompt = PROMPTS[self.mode][1]
         if "{instruction}" not in self.user_prompt:
             raise ValueError(f"user_prompt must contain {{instruction}}, got {self.user_prompt!r}")
 
     def to_dict(self) -> dict:
         return {
             "model_path": self.model_path,
+            "mode": self.mode,
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
@@ -120,11 +149,12 @@ def parse_generation(text: str) -> list[str]:
     return out
 
 
-def _tidy(line: str) -> str:
-    """A kept line as a caption: no trailing full stop, lowercase first letter unless it starts an acronym."""
+def _tidy(line: str, lowercase: bool = True) -> str:
+    """A kept line without its trailing full stop; as a caption, with a lowercase first letter unless it starts
+    an acronym (an instruction keeps its capital)."""
     line = re.sub(r"[\s.;,]+$", "", line)
     first = line.split(" ", 1)[0]
-    if first[:1].isupper() and not (len(first) > 1 and first.isupper()):
+    if lowercase and first[:1].isupper() and not (len(first) > 1 and first.isupper()):
         line = line[0].lower() + line[1:]
     return line
 
@@ -190,12 +220,14 @@ class LLMVariator(Variator):
         self._uses_model = generate_fn is None
         self._generate_fn = self._generate if generate_fn is None else generate_fn
         self._template = TemplateVariator()
+        self.generate_calls = 0  # generation calls made (each for up to batch_size instructions)
         self._tokenizer = None
         self._tokenizer_tried = False
         self._model = None
 
     def settings(self) -> dict:
-        return {"variator": self.name, **self.config.to_dict(), "fallback": self._template.name}
+        fallback = self._template.name if self.config.mode == "captions" else None
+        return {"variator": self.name, **self.config.to_dict(), "fallback": fallback}
 
     # -------------------------------------------------------------------------------------- model
     def _device(self) -> str:
@@ -251,7 +283,7 @@ class LLMVariator(Variator):
             except TemplateError:  # templates without a system role (Gemma, Mistral) raise from their Jinja code
                 merged = [{"role": "user", "content": f"{system}\n\n{user}"}]
                 return tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
-        return f"{system}\n\n{user}\nCaptions:\n"
+        return f"{system}\n\n{user}\n{'Captions' if self.config.mode == 'captions' else 'Rewrites'}:\n"
 
     def _generate(self, prompts: list[str], seeds: list[int]) -> list[str]:
         """Sample one answer per prompt, in one left-padded batch; the new tokens decoded to text."""
@@ -299,15 +331,20 @@ class LLMVariator(Variator):
                 chunk = short[start : start + self.config.batch_size]
                 prompts = [self.build_prompt(p.instruction, p.k) for p in chunk]
                 texts = self._generate_fn(prompts, [_row_seed(p.seed, attempt) for p in chunk])
+                self.generate_calls += 1
                 if len(texts) != len(chunk):
                     raise ValueError(f"generation returned {len(texts)} texts for {len(chunk)} prompts")
                 for p, text in zip(chunk, texts, strict=True):
                     self._take(p, text)
         results = []
         for p in pending:
-            fill, _ = self._template.fill(p.instruction, p.k - len(p.accepted), p.seed, exclude=p.accepted)
+            fill = []
+            if self.config.mode == "captions":  # training captions: the templates fill what is missing
+                fill, _ = self._template.fill(p.instruction, p.k - len(p.accepted), p.seed, exclude=p.accepted)
             rejected = {reason: p.rejected[reason] for reason in REASONS if p.rejected[reason]}
-            results.append(VariationResult(p.instruction, p.accepted + fill, rejected, len(fill), self.settings()))
+            variations = p.accepted + fill
+            missing = p.k - len(variations)
+            results.append(VariationResult(p.instruction, variations, rejected, len(fill), self.settings(), missing))
         return results
 
     def _take(self, pending: _Pending, text: str) -> None:
@@ -317,7 +354,7 @@ class LLMVariator(Variator):
         for line in lines:
             if len(pending.accepted) >= pending.k:
                 break  # lines after the k-th are neither kept nor judged
-            line = _tidy(line)
+            line = _tidy(line, lowercase=self.config.mode == "captions")
             reason = check_variation(pending.instruction, line, self.config.guardrails, accepted=pending.accepted)
             if reason is None:
                 pending.accepted.append(line)

@@ -997,4 +997,4 @@ class TemplateVariator(Variator):
         """``k`` rewrites (fewer only when the rule and the generic forms run out of distinct ones)."""
         instruction, k, seed = check_item(instruction, k, seed)
         variations, generic = self.fill(instruction, k, seed)
-        return VariationResult(instruction, variations, {}, generic, self.settings())
+        return VariationResult(instruction, variations, {}, generic, self.settings(), k - len(variations))

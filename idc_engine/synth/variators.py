@@ -28,6 +28,7 @@ class VariationResult:
     rejected: dict[str, int] = field(default_factory=dict)  # guardrail reason -> count
     fallbacks: int = 0  # how many variations came from a fallback (generic form or templates)
     settings: dict = field(default_factory=dict)  # the variator's name and settings, JSON-serialisable
+    missing: int = 0  # how many of the k asked for could not be written (no fallback, or distinct forms ran out)
 
 
 class Variator(ABC):

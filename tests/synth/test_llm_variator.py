@@ -167,6 +167,19 @@ def test_llm_variator_batches_and_stops_asking_once_k_are_accepted():
     assert played.rejected == {"role_play": 3} and played.fallbacks == 2
 
 
+def test_instructions_mode_asks_for_imperative_rewrites_and_fills_nothing():
+    answer = "1. Put a stop light on the road.\n2. The stop light was removed from the road.\n3. Sure! Here they are."
+    variator = LLMVariator(
+        _config("no-such-checkpoint", mode="instructions", max_attempts=1), generate_fn=lambda p, s: [answer] * len(p)
+    )
+    result = variator.vary(INVENTED_INSTRUCTION, 3, seed=1)
+    assert result.variations == ["Put a stop light on the road"]  # an instruction keeps its capital
+    assert result.rejected == {"reversed": 1, "role_play": 1} and result.fallbacks == 0 and result.missing == 2
+    prompt = variator.build_prompt(INVENTED_INSTRUCTION, 3)
+    assert "imperative" in prompt and "Rewrites:" in prompt and "Write 3 different rewrites" in prompt
+    assert variator.generate_calls == 1
+
+
 def test_a_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(ValueError, match="model_path .*no-model.*no local"):
         LLMVariator(_config(str(tmp_path / "no-model"))).vary("Remove the car", 2, 0)
@@ -183,6 +196,7 @@ def test_a_missing_checkpoint_is_named(tmp_path):
         ({"dtype": "int8"}, "dtype must be one of .*, got 'int8'"),
         ({"guardrails": {"max_words": 0}}, "max_words must be a positive integer, got 0"),
         ({"user_prompt": "rewrite it"}, "user_prompt must contain {instruction}"),
+        ({"mode": "questions"}, r"mode must be one of \('captions', 'instructions'\), got 'questions'"),
     ],
 )
 def test_llm_config_errors_name_the_field_and_the_value(kwargs, message):

@@ -1,0 +1,155 @@
+"""The paper's 5-reference test protocol, end to end on a tiny causal LM: instructions in, references out,
+every line through the guardrails, the counts in the report, one generate call per batch of pairs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from idc_engine.data.manifest import read_manifest, write_manifest
+from idc_engine.data.pair import IDCPair
+from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig
+from idc_engine.synth.references import ReferenceConfig, add_instruction_references
+from idc_engine.synth.templates import TemplateVariator
+from tests.synth.test_llm_variator import CHAT_TEMPLATE
+
+# What the tiny LM is taught to answer: two faithful rewrites each, and the failures the guardrails must catch.
+ANSWERS = {
+    "Add a hat to the dog": "1. Put a hat on the dog.\n2. Give the dog a hat.\n3. The dog no longer has a hat.\n"
+    "4. Sure! Here you go.",
+    "Remove the car": "1. Get rid of the car.\n2. Take the car away.\n3. Add a car.\n4. Erase the car.",
+}
+SYSTEM = "Rewrite."  # a short system prompt keeps the taught sequences short
+
+
+@pytest.fixture(scope="module")
+def taught_llm(tmp_path_factory):
+    """A 2-layer Llama (width 48) trained for 90 steps (~4 s) to answer the two instructions' prompts as in
+    ANSWERS, saved like a checkpoint: a real model through the real loading, templating and sampling code."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    corpus = [*ANSWERS, *ANSWERS.values(), "system: user: assistant: Instruction: Write different rewrites"]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=500,
+        special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    bpe.train_from_iterator(corpus * 3, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=48,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    prompter = LLMVariator(_config("unused"), generate_fn=lambda prompts, seeds: [""] * len(prompts))
+    prompter._tokenizer = tokenizer  # the chat-templated prompt the variator will send
+    sequences = []
+    for instruction, answer in ANSWERS.items():
+        prompt = tokenizer(prompter.build_prompt(instruction, 4), add_special_tokens=False)["input_ids"]
+        target = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        sequences.append((torch.tensor([prompt + target]), torch.tensor([[-100] * len(prompt) + target])))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    for _ in range(90):
+        loss = sum(model(input_ids=ids, labels=labels).loss for ids, labels in sequences)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.set_num_threads(threads)
+    assert loss.item() < 0.5
+    folder = tmp_path_factory.mktemp("taught-llm")
+    model.eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def _config(path, **kwargs):
+    settings = {"mode": "instructions", "system_prompt": SYSTEM, "max_new_tokens": 48, "max_attempts": 1}
+    return LLMVariatorConfig(model_path=path, device="cpu", **{**settings, **kwargs})
+
+
+def _pairs(tmp_path) -> list[IDCPair]:
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    return [
+        IDCPair("hat", image, image, ["Add a hat to the dog"], "test", "add", {"instruction": "Add a hat to the dog"}),
+        IDCPair("car", image, image, ["Remove the car", "the car is gone"], "test", "remove", {}),
+        IDCPair("blank", image, image, [], "test", None, {}),
+        IDCPair("train-1", image, image, ["Add a hat to the dog"], "train", "add", {}),
+    ]
+
+
+def test_each_test_pair_gets_its_instruction_and_the_variations_that_pass_the_guardrails(taught_llm, tmp_path):
+    pairs = _pairs(tmp_path)
+    variator = LLMVariator(_config(taught_llm))
+    out, report = add_instruction_references(pairs, variator, ReferenceConfig(variations=4, seed=3))
+    by_id = {p.id: p for p in out}
+    assert by_id["hat"].captions == ["Add a hat to the dog", "Put a hat on the dog", "Give the dog a hat"]
+    assert by_id["car"].captions == ["Remove the car", "Get rid of the car", "Take the car away", "Erase the car"]
+    assert by_id["blank"].captions == [] and by_id["train-1"] == pairs[3]  # nothing to vary; not a test pair
+    record = by_id["car"].metadata["reference_variations"]
+    assert record["previous_captions"] == ["Remove the car", "the car is gone"]  # what it had is kept
+    assert record["rejected"] == {"reversed": 1} and record["missing"] == 1
+    assert record["variator"]["mode"] == "instructions" and record["variator"]["fallback"] is None
+    assert report.pairs == 3 and report.without_instruction == ["blank"]
+    assert (report.asked, report.kept, report.short) == (8, 5, 2)
+    assert report.rejected == {"reversed": 2, "role_play": 1}
+    assert report.generate_calls == 1  # both pairs' prompts (4 variations each) in one batched call
+    assert json.loads(json.dumps(report.to_dict()))["rejected"] == {"reversed": 2, "role_play": 1}
+
+    again, _ = add_instruction_references(
+        pairs, LLMVariator(_config(taught_llm)), ReferenceConfig(variations=4, seed=3)
+    )
+    assert again == out  # same seed, a fresh load: the same references
+
+
+def test_batches_of_pairs_make_one_call_each(taught_llm, tmp_path):
+    variator = LLMVariator(_config(taught_llm, batch_size=1))
+    _, report = add_instruction_references(_pairs(tmp_path), variator)
+    assert report.generate_calls == 2
+
+
+def test_the_protocol_refuses_caption_writers(taught_llm, tmp_path):
+    with pytest.raises(ValueError, match="variator: the test references are imperative variations.*TemplateVariator"):
+        add_instruction_references(_pairs(tmp_path), TemplateVariator())
+    captions = LLMVariator(_config(taught_llm, mode="captions"))
+    with pytest.raises(ValueError, match="in 'captions' mode"):
+        add_instruction_references(_pairs(tmp_path), captions)
+    with pytest.raises(ValueError, match="variations must be a positive integer, got 0"):
+        ReferenceConfig(variations=0)
+
+
+def test_idc_references_writes_the_manifest_and_a_report(taught_llm, tmp_path, capsys):
+    from idc_engine.cli import main
+
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(_pairs(tmp_path), manifest)
+    out = tmp_path / "refs.jsonl"
+    args = ["references", "--manifest", str(manifest), "--variator", taught_llm, "--out", str(out)]
+    args += ["--llm-system-prompt", SYSTEM, "--llm-max-new-tokens", "48", "--llm-max-attempts", "1", "--device", "cpu"]
+    assert main(args) == 0
+    written = {p.id: p for p in read_manifest(out)}
+    assert written["hat"].captions[1:] == ["Put a hat on the dog", "Give the dog a hat"]
+    report = json.loads(Path(tmp_path / "refs.report.json").read_text())
+    assert report["report"]["rejected"] == {"reversed": 2, "role_play": 1} and report["config"]["variations"] == 4
+    assert report["variator"]["mode"] == "instructions"
+    printed = capsys.readouterr().out
+    assert "5 of 8 variations kept, 2 short" in printed and "'reversed': 2" in printed
