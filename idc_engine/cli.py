@@ -143,24 +143,57 @@ def _cmd_evaluate(args):
 def _cmd_augment(args):
     from idc_engine.data.manifest import read_manifest
     from idc_engine.synth.augment import SynedConfig, augment, load_editor, load_variator
+    from idc_engine.synth.ip2p import InstructPix2PixConfig
     from idc_engine.synth.quality import QualityConfig
 
     config = config_from_arguments(args, SynedConfig, quality=config_from_arguments(args, QualityConfig, "quality"))
     pairs = read_manifest(args.manifest)
+    editor = load_editor(args.editor, args.device, config_from_arguments(args, InstructPix2PixConfig, "ip2p"))
     report = augment(
         pairs,
         args.out,
         config,
-        editor=load_editor(args.editor, device=args.device),
+        editor=editor,
         variator=load_variator(args.variator, device=args.device),
         progress=_progress_line("augment"),
+        image_progress=_image_progress_line() if args.editor != "procedural" else None,
     )
     print(f"{report.accepted} of {report.variants} variants of {report.sources} pairs kept")
     print(f"rejected edits: {dict(report.rejected) or 'none'}; rejected captions: {dict(report.caption_rejections)}")
     print(
         f"caption fallbacks {report.caption_fallbacks}; resumed {report.resumed}; skipped {report.skipped_sources[:3]}"
     )
+    asked = getattr(editor, "name", args.editor)
+    others = {name: n for name, n in report.editors.items() if name != asked}
+    if others:
+        made = ", ".join(f"{n} by {name}" for name, n in sorted(others.items()))
+        why = " (shapes-change pairs are re-rendered by the shapes-scene editor)" if "shapes-scene" in others else ""
+        print(f"note: --editor {args.editor} ({asked}) did not make every variant: {made}{why}")
+    print(f"variants by editor: {dict(report.editors)}")
     print(f"-> {Path(args.out) / 'manifest.jsonl'} (sources and variants; variants only: synthetic.jsonl)")
+
+
+def _image_progress_line():
+    """Each edited batch with its rate and an estimate of what is left: a diffusion editor on a CPU is slow."""
+
+    def report(done, total, seconds):
+        rate = seconds / max(done, 1)
+        left = rate * (total - done)
+        print(
+            f"edit: image {done}/{total}, {rate:.1f} s per image, about {_duration(left)} left",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return report
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _cmd_references(args):
@@ -219,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
     from idc_engine.pretrain import PretrainConfig
     from idc_engine.synth.augment import SynedConfig
+    from idc_engine.synth.ip2p import InstructPix2PixConfig
     from idc_engine.synth.llm_variator import LLMVariatorConfig
     from idc_engine.synth.quality import QualityConfig
     from idc_engine.synth.references import ReferenceConfig
@@ -292,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     syned.add_argument("--device", default=None, help="cuda or cpu for the editor and variator models")
     add_config_arguments(syned, SynedConfig)
     add_config_arguments(syned, QualityConfig, prefix="quality")
+    add_config_arguments(syned, InstructPix2PixConfig, prefix="ip2p", skip=("device",))
     syned.set_defaults(func=_cmd_augment)
 
     refs = commands.add_parser(
