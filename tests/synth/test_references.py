@@ -8,10 +8,11 @@ import pytest
 
 from idc_engine.data.manifest import read_manifest, write_manifest
 from idc_engine.data.pair import IDCPair
-from idc_engine.synth.llm_variator import LLMVariator
+from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig
 from idc_engine.synth.references import ReferenceConfig, add_instruction_references
 from idc_engine.synth.templates import TemplateVariator
 from tests.synth.taught_llm import SYSTEM, build_taught_llm, taught_config
+from tests.synth.test_llm_variator import tiny_llm  # noqa: F401 (a fixture: a random tiny Llama)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,18 @@ def test_each_test_pair_gets_its_instruction_and_the_variations_that_pass_the_gu
         pairs, LLMVariator(_config(taught_llm)), ReferenceConfig(variations=4, seed=3)
     )
     assert again == out  # same seed, a fresh load: the same references
+
+
+def test_a_random_tiny_lm_runs_the_protocol_and_every_line_it_writes_is_judged(tiny_llm, tmp_path):  # noqa: F811
+    variator = LLMVariator(LLMVariatorConfig(model_path=tiny_llm, mode="instructions", device="cpu", max_new_tokens=16))
+    out, report = add_instruction_references(_pairs(tmp_path), variator, ReferenceConfig(variations=4))
+    by_id = {p.id: p for p in out}
+    assert by_id["hat"].captions[0] == "Add a hat to the dog" and by_id["car"].captions[0] == "Remove the car"
+    variations = [len(by_id[i].captions) - 1 for i in ("hat", "car")]
+    assert report.kept == sum(variations) and report.asked == 8 and report.short == sum(n < 4 for n in variations)
+    assert sum(report.rejected.values()) > 0  # random text: lines rejected, each counted by its reason
+    assert report.generate_calls == 3  # up to max_attempts (3) batched calls while a pair is short
+    assert by_id["car"].metadata["reference_variations"]["variator"]["model_path"] == tiny_llm
 
 
 def test_batches_of_pairs_make_one_call_each(taught_llm, tmp_path):
