@@ -76,7 +76,7 @@ class LLMVariatorConfig:
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature (> 0)"})
     top_p: float = field(default=0.9, metadata={"help": "nucleus sampling: keep the top tokens of this mass"})
     max_attempts: int = field(
-        default=3, metadata={"help": "generations per instruction before the templates fill what is missing"}
+        default=3, metadata={"help": "generations per instruction while it is short of k accepted lines"}
     )
     batch_size: int = field(default=8, metadata={"help": "instructions per generate call"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})
