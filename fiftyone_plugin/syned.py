@@ -53,6 +53,7 @@ def augment_samples(
     variator: str = "template",
     progress=None,
     cancelled=None,
+    editor_settings: dict | None = None,
 ) -> dict:
     """Augment the pairs of ``samples`` (their ``config.splits``) and add the variants to the dataset."""
     config = config or SynedConfig()
@@ -64,9 +65,8 @@ def augment_samples(
         if progress is not None:
             progress(done / max(total, 1), f"{done}/{total} pairs augmented")
 
-    report = augment(
-        dataset_to_pairs(samples), out_dir, config, load_editor(editor), load_variator(variator), progress=on_pair
-    )
+    loaded = load_editor(editor, settings=editor_settings)
+    report = augment(dataset_to_pairs(samples), out_dir, config, loaded, load_variator(variator), progress=on_pair)
     added = add_variants(dataset, read_manifest(Path(out_dir) / SYNTHETIC), config.seed)
     return {
         "added": added,
@@ -76,6 +76,7 @@ def augment_samples(
         "caption_rejections": dict(report.caption_rejections),
         "caption_fallbacks": report.caption_fallbacks,
         "skipped": len(report.skipped_sources),
+        "editors": dict(report.editors),
         "skipped_examples": [f"{pair}: {why}" for pair, why in report.skipped_sources[:3]],
         "out_dir": str(Path(out_dir).resolve()),
     }

@@ -1,4 +1,5 @@
-"""The ``idc`` command line: make-benchmark, import, train, caption, evaluate, augment, demo, pretrain-tiny."""
+"""The ``idc`` command line: make-benchmark, import, train, caption, evaluate, augment, references, demo,
+pretrain-tiny."""
 
 from __future__ import annotations
 
@@ -172,24 +173,85 @@ def _cmd_evaluate(args):
 def _cmd_augment(args):
     from idc_engine.data.manifest import read_manifest
     from idc_engine.synth.augment import SynedConfig, augment, load_editor, load_variator
+    from idc_engine.synth.ip2p import InstructPix2PixConfig
     from idc_engine.synth.quality import QualityConfig
 
     config = config_from_arguments(args, SynedConfig, quality=config_from_arguments(args, QualityConfig, "quality"))
     pairs = read_manifest(args.manifest)
+    editor = load_editor(args.editor, args.device, config_from_arguments(args, InstructPix2PixConfig, "ip2p"))
     report = augment(
         pairs,
         args.out,
         config,
-        editor=load_editor(args.editor, device=args.device),
+        editor=editor,
         variator=load_variator(args.variator, device=args.device),
         progress=_progress_line("augment"),
+        image_progress=_image_progress_line() if args.editor != "procedural" else None,
     )
     print(f"{report.accepted} of {report.variants} variants of {report.sources} pairs kept")
     print(f"rejected edits: {dict(report.rejected) or 'none'}; rejected captions: {dict(report.caption_rejections)}")
     print(
         f"caption fallbacks {report.caption_fallbacks}; resumed {report.resumed}; skipped {report.skipped_sources[:3]}"
     )
+    asked = getattr(editor, "name", args.editor)
+    others = {name: n for name, n in report.editors.items() if name != asked}
+    if others:
+        made = ", ".join(f"{n} by {name}" for name, n in sorted(others.items()))
+        why = " (shapes-change pairs are re-rendered by the shapes-scene editor)" if "shapes-scene" in others else ""
+        print(f"note: --editor {args.editor} ({asked}) did not make every variant: {made}{why}")
+    print(f"variants by editor: {dict(report.editors)}")
     print(f"-> {Path(args.out) / 'manifest.jsonl'} (sources and variants; variants only: synthetic.jsonl)")
+
+
+def _image_progress_line():
+    """Each edited batch with its rate and an estimate of what is left: a diffusion editor on a CPU is slow."""
+
+    def report(done, total, seconds):
+        rate = seconds / max(done, 1)
+        left = rate * (total - done)
+        print(
+            f"edit: image {done}/{total}, {rate:.1f} s per image, about {_duration(left)} left",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return report
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _cmd_references(args):
+    from dataclasses import asdict
+
+    from idc_engine.data.manifest import read_manifest, write_manifest
+    from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig
+    from idc_engine.synth.references import ReferenceConfig, add_instruction_references
+
+    config = config_from_arguments(args, ReferenceConfig)
+    device = {"device": args.device} if args.device else {}
+    llm = config_from_arguments(args, LLMVariatorConfig, "llm", model_path=args.variator, mode="instructions", **device)
+    pairs, report = add_instruction_references(
+        read_manifest(args.manifest), LLMVariator(llm), config, progress=_progress_line("references")
+    )
+    out = Path(args.out)
+    write_manifest(pairs, out)
+    report_path = out.with_name(out.stem + ".report.json")
+    from idc_engine.provenance import provenance
+
+    record = provenance(config=asdict(config), seed=config.seed, variator=llm.to_dict(), report=report.to_dict())
+    report_path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    print(f"{report.pairs} {config.split} pairs: {report.kept} of {report.asked} variations kept, {report.short} short")
+    print(f"rejected lines by reason: {dict(report.rejected) or 'none'}; {report.generate_calls} generate calls")
+    if report.without_instruction:
+        missing = report.without_instruction
+        print(f"no instruction nor caption: {len(missing)} pairs, e.g. {missing[:3]}")
+    print(f"-> {out} (references: the instruction and its variations); report: {report_path}")
 
 
 def _progress_line(what):
@@ -220,7 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
     from idc_engine.pretrain import PretrainConfig
     from idc_engine.synth.augment import SynedConfig
+    from idc_engine.synth.ip2p import InstructPix2PixConfig
+    from idc_engine.synth.llm_variator import LLMVariatorConfig
     from idc_engine.synth.quality import QualityConfig
+    from idc_engine.synth.references import ReferenceConfig
     from idc_engine.train.augment import AugmentConfig
     from idc_engine.train.config import TrainConfig
 
@@ -316,7 +381,19 @@ def build_parser() -> argparse.ArgumentParser:
     syned.add_argument("--device", default=None, help="cuda or cpu for the editor and variator models")
     add_config_arguments(syned, SynedConfig)
     add_config_arguments(syned, QualityConfig, prefix="quality")
+    add_config_arguments(syned, InstructPix2PixConfig, prefix="ip2p", skip=("device",))
     syned.set_defaults(func=_cmd_augment)
+
+    refs = commands.add_parser(
+        "references", help="the paper's test references: each pair's instruction and 4 LLM variations of it"
+    )
+    refs.add_argument("--manifest", required=True, help="JSONL manifest; the pairs of --split get the references")
+    refs.add_argument("--variator", required=True, help="local causal-LM folder (the paper: Llama-2-7b-chat)")
+    refs.add_argument("--out", required=True, help="manifest to write (a report .report.json beside it)")
+    refs.add_argument("--device", default=None, help="cuda or cpu for the LLM")
+    add_config_arguments(refs, ReferenceConfig)
+    add_config_arguments(refs, LLMVariatorConfig, prefix="llm", skip=("model_path", "mode", "device"))
+    refs.set_defaults(func=_cmd_references)
 
     demo = commands.add_parser("demo", help="benchmark, adapt the tiny model, caption, evaluate: end to end on CPU")
     demo.add_argument("--out", default="runs/demo", help="demo folder")

@@ -18,6 +18,7 @@ from .apply import ApplyBLIP2IDC  # noqa: E402
 from .evaluate import EvaluateIDCCaptions  # noqa: E402
 from .heatmaps import ComputeIDCHeatmaps  # noqa: E402
 from .import_dataset import ImportIDCDataset  # noqa: E402
+from .instruction_references import AddInstructionReferences  # noqa: E402
 from .retrain import RetrainOnReviewed  # noqa: E402
 from .review_panel import IDCReviewPanel  # noqa: E402
 from .sharded_jobs import (  # noqa: E402
@@ -38,6 +39,7 @@ OPERATORS = (
     ComputeIDCHeatmaps,
     RetrainOnReviewed,
     AugmentSyned,
+    AddInstructionReferences,
     CaptionIDCShards,
     ComputeIDCHeatmapsShards,
     AugmentSynedShards,

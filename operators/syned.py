@@ -22,6 +22,7 @@ class AugmentSyned(foo.Operator):
             return types.Property(inputs)
         ctx.target_view()
         syned_inputs(ctx, inputs, "images, manifests and the report")
+        editor_inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Syned augmentation"))
 
     def execute(self, ctx):
@@ -34,6 +35,7 @@ class AugmentSyned(foo.Operator):
             syned_config(params),
             editor=params.get("editor", "procedural"),
             variator=params.get("variator", "template"),
+            editor_settings=editor_settings(params),
             progress=progress(ctx),
             cancelled=cancelled(ctx),
         )
@@ -46,6 +48,7 @@ class AugmentSyned(foo.Operator):
         outputs.obj("rejected", label="Edits rejected, by reason")
         outputs.obj("caption_rejections", label="Captions rejected, by reason")
         outputs.int("skipped", label="Originals skipped")
+        outputs.obj("editors", label="Variants by the editor that made them")
         outputs.str("out_dir", label="Written to")
         return types.Property(outputs, view=types.View(label="Syned"))
 
@@ -78,3 +81,63 @@ def syned_config(params):
     return SynedConfig(
         variations=params.get("variations", 8), captions=params.get("captions", 5), seed=params.get("seed", 0)
     )
+
+
+def editor_inputs(ctx, inputs):
+    """The InstructPix2Pix settings (used when the editor is a checkpoint folder), defaults from its dataclass."""
+    from idc_engine.synth.ip2p import SCHEDULERS, InstructPix2PixConfig
+
+    defaults = InstructPix2PixConfig()
+    inputs.int(
+        "ip2p_resolution",
+        default=defaults.resolution,
+        min=0,
+        label="InstructPix2Pix working size",
+        description="longer side in pixels (0: the input's own); smaller is much faster on a CPU",
+    )
+    inputs.int("ip2p_steps", default=defaults.num_inference_steps, min=1, label="Denoising steps")
+    inputs.str(
+        "ip2p_guidance_scales",
+        default=", ".join(str(g) for g in defaults.guidance_scales),
+        label="Text guidance (comma-separated: a sweep over the variants)",
+    )
+    inputs.str(
+        "ip2p_image_guidance_scales",
+        default=", ".join(str(g) for g in defaults.image_guidance_scales),
+        label="Image guidance (comma-separated: a sweep over the variants)",
+    )
+    schedulers = types.Dropdown()
+    schedulers.add_choice("", label="the checkpoint's own")
+    for name in SCHEDULERS:
+        schedulers.add_choice(name, label=name)
+    inputs.enum("ip2p_scheduler", schedulers.values(), default="", view=schedulers, label="Scheduler")
+    for name in ("ip2p_guidance_scales", "ip2p_image_guidance_scales"):
+        try:
+            _scales(ctx.params.get(name) or "1")
+        except ValueError as error:
+            from .common import invalid
+
+            invalid(inputs, name, str(error))
+
+
+def editor_settings(params) -> dict:
+    """``InstructPix2PixConfig`` fields from the form (its own errors name a bad value)."""
+    from idc_engine.synth.ip2p import InstructPix2PixConfig
+
+    defaults = InstructPix2PixConfig()
+    settings = {
+        "resolution": params.get("ip2p_resolution", defaults.resolution),
+        "num_inference_steps": params.get("ip2p_steps", defaults.num_inference_steps),
+        "scheduler": params.get("ip2p_scheduler") or None,
+    }
+    for name in ("guidance_scales", "image_guidance_scales"):
+        if params.get(f"ip2p_{name}"):
+            settings[name] = _scales(params[f"ip2p_{name}"])
+    return settings
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in str(text).split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"guidance scales must be numbers separated by commas, got {text!r}") from None

@@ -8,7 +8,17 @@ import pytest
 
 from idc_engine.cli import main
 
-COMMANDS = ["make-benchmark", "import", "train", "caption", "evaluate", "augment", "demo", "pretrain-tiny"]
+COMMANDS = [
+    "make-benchmark",
+    "import",
+    "train",
+    "caption",
+    "evaluate",
+    "augment",
+    "references",
+    "demo",
+    "pretrain-tiny",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

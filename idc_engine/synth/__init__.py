@@ -1,7 +1,12 @@
-"""Synthetic augmentation (Syned): editors that turn an original image into edited variants.
+"""Synthetic augmentation (Syned) and the paper's test references.
 
-``ProceduralEditor`` needs no model; ``InstructPix2PixEditor`` runs a local InstructPix2Pix checkpoint
-(diffusers, imported on first use); ``edit_shapes_scene`` edits shapes-change scenes by re-rendering.
+Editors turn an original image into edited variants: ``ProceduralEditor`` needs no model;
+``InstructPix2PixEditor`` runs a local InstructPix2Pix checkpoint (diffusers, imported on first use);
+``edit_shapes_scene`` edits shapes-change scenes by re-rendering. The rest, module by module: ``augment``
+(the run: edit, caption, filter, resume), ``quality`` (which edits to keep), ``variators`` (the interface of
+caption writers), ``templates`` (captions by rule), ``llm_variator`` (captions or instruction variations by a
+local LLM), ``guardrails`` and ``meaning`` (what an LLM line may not do), ``morphology`` (word forms),
+``references`` (each test pair's instruction and 4 LLM variations, as the paper evaluates Emu Edit).
 """
 
 from idc_engine.synth.editors import CATEGORIES, Editor, EditResult

@@ -75,25 +75,39 @@ class AugmentReport:
     caption_fallbacks: int = 0
     skipped_sources: list[tuple[str, str]] = field(default_factory=list)  # unreadable, or nothing to edit with
     resumed: int = 0  # items found done on disk
+    editors: Counter = field(default_factory=Counter)  # variants by the editor that really made them
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "rejected": dict(self.rejected), "caption_rejections": dict(self.caption_rejections)}
+        return {
+            **asdict(self),
+            "rejected": dict(self.rejected),
+            "caption_rejections": dict(self.caption_rejections),
+            "editors": dict(self.editors),
+        }
 
 
-def load_editor(spec: str = "procedural", device: str | None = None):
-    """'procedural' (offline, no model) or the folder of a local InstructPix2Pix checkpoint."""
+def load_editor(spec: str = "procedural", device: str | None = None, settings=None):
+    """'procedural' (offline, no model) or the folder of a local InstructPix2Pix checkpoint, run with
+    ``settings`` (an ``InstructPix2PixConfig`` or a dict of its fields: working size, steps, guidance sweep,
+    scheduler, ...); ``device`` overrides theirs."""
     if spec == "procedural":
         from idc_engine.synth.procedural import ProceduralEditor
 
         return ProceduralEditor()
+    from dataclasses import replace
+
     from idc_engine.synth.ip2p import InstructPix2PixConfig, InstructPix2PixEditor
 
-    return InstructPix2PixEditor(spec, InstructPix2PixConfig(device=device))
+    config = settings if isinstance(settings, InstructPix2PixConfig) else InstructPix2PixConfig(**(settings or {}))
+    if device is not None:
+        config = replace(config, device=device)
+    return InstructPix2PixEditor(spec, config)
 
 
 def load_variator(spec: str = "template", device: str | None = None):
     """'template' (offline rewrites) or the folder of a local causal LM (the paper: Llama-2-7b-chat)."""
-    from idc_engine.synth.variators import LLMVariator, LLMVariatorConfig, TemplateVariator
+    from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig
+    from idc_engine.synth.templates import TemplateVariator
 
     if spec == "template":
         return TemplateVariator()
@@ -122,14 +136,18 @@ def augment(
     editor=None,
     variator=None,
     progress=None,
+    image_progress=None,
 ) -> AugmentReport:
     """Write Syned variants of ``pairs`` (those of ``config.splits``) under ``out_dir``; see the module docstring.
 
     ``editor`` defaults to the procedural editor and ``variator`` to the template variator (offline).
     ``progress(done, total)`` is called after each source pair; it may raise to stop (resumable).
+    ``image_progress(done, total, seconds)`` after each batch of edited images (``editor.config.batch_size``
+    at a time when the editor has one, else a source's variants), with the images edited so far in this run,
+    those to edit in all, and the seconds spent editing: enough for a per-image rate and an estimate.
     """
     from idc_engine.synth.procedural import ProceduralEditor
-    from idc_engine.synth.variators import TemplateVariator
+    from idc_engine.synth.templates import TemplateVariator
 
     config = config or SynedConfig()
     editor = editor or ProceduralEditor()
@@ -142,13 +160,15 @@ def augment(
     done = _read_items(out_dir / ITEMS)
     report = AugmentReport(sources=len(sources))
     started = time.perf_counter()
+    to_edit = sum(not _finished(done.get((p.id, v)), out_dir) for p in sources for v in range(config.variations))
+    images = _ImageClock(to_edit, image_progress)
     with (out_dir / ITEMS).open("a", encoding="utf-8") as items:
         for index, pair in enumerate(sources):
             todo = [v for v in range(config.variations) if not _finished(done.get((pair.id, v)), out_dir)]
             report.resumed += config.variations - len(todo)
             if todo:
                 try:
-                    records = _variants(pair, todo, config, editor, variator, judge, out_dir)
+                    records = _variants(pair, todo, config, editor, variator, judge, out_dir, images)
                 except (ImageLoadError, ValueError) as exc:
                     report.skipped_sources.append((pair.id, str(exc)))
                     records = []
@@ -168,6 +188,7 @@ def augment(
             if record is None:
                 continue
             report.variants += 1
+            report.editors[record["editor"].get("editor", "unknown")] += 1
             report.caption_rejections.update(record["caption_rejections"])
             report.caption_fallbacks += record["caption_fallbacks"]
             if record["rejected"]:
@@ -181,12 +202,21 @@ def augment(
         config=asdict(config),
         seed=config.seed,
         editor=getattr(editor, "name", type(editor).__name__),
+        editor_settings=_json_settings(getattr(editor, "config", None)),
+        editors_used=dict(report.editors),
         variator=getattr(variator, "name", type(variator).__name__),
         report=report.to_dict(),
         seconds=round(time.perf_counter() - started, 1),
     )
     (out_dir / REPORT).write_text(json.dumps(record, indent=2, default=str) + "\n")
     return report
+
+
+def _json_settings(config) -> dict | None:
+    try:
+        return asdict(config)
+    except TypeError:  # no dataclass
+        return None
 
 
 def _read_items(path: Path) -> dict[tuple[str, int], dict]:
@@ -206,27 +236,66 @@ def _finished(record: dict | None, out_dir: Path) -> bool:
     return record is not None and (record["rejected"] or (out_dir / record["image"]).is_file())
 
 
-def _variants(pair, todo, config, editor, variator, judge, out_dir) -> list[dict]:
+class _ImageClock:
+    """Counts edited images against the run's total and reports them with the seconds spent editing."""
+
+    def __init__(self, total: int, report=None):
+        self.total, self.report, self.done, self.seconds = total, report, 0, 0.0
+
+    def edited(self, count: int, seconds: float) -> None:
+        self.done += count
+        self.seconds += seconds
+        if self.report is not None:
+            self.report(self.done, self.total, self.seconds)
+
+
+def _variants(pair, todo, config, editor, variator, judge, out_dir, images) -> list[dict]:
     reference = load_image(pair.reference, pair.id)
     seeds = {v: variant_seed(config.seed, pair.id, v) for v in todo}
     if _is_shapes(pair):
-        edits = [_shapes_edit(pair, reference, seeds[v]) for v in todo]
+        edits = []
+        for v in todo:
+            started = time.perf_counter()
+            edits.append(_shapes_edit(pair, reference, seeds[v]))
+            images.edited(1, time.perf_counter() - started)
     else:
         instruction = (pair.metadata or {}).get("instruction")
         from idc_engine.synth.editors import CATEGORIES
 
         category = pair.category if pair.category in CATEGORIES else None
-        results = editor.edit_batch([(reference, instruction, category, seeds[v]) for v in todo])
-        edits = [_EditOutcome(r.image, r.instruction, r.category, r.settings, None, {}) for r in results]
+        items = [(reference, instruction, category, seeds[v]) for v in todo]
+        # In chunks of the editor's own batch size, so that a slow editor (a diffusion model on a CPU) reports
+        # each batch of images as it finishes; the same items in the same batches give the same pixels.
+        chunk = getattr(getattr(editor, "config", None), "batch_size", None) or len(items)
+        edits = []
+        for start in range(0, len(items), chunk):
+            started = time.perf_counter()
+            results = editor.edit_batch(items[start : start + chunk])
+            images.edited(len(results), time.perf_counter() - started)
+            edits += [_EditOutcome(r.image, r.instruction, r.category, r.settings, None, {}) for r in results]
+    metadata = pair.metadata or {}
+    before_after = (metadata.get("caption_before"), metadata.get("caption_after"))
+    # The captions of all of a source's edits in one variator call (an LLM batches them into one generation).
+    asked = [(v, e) for v, e in zip(todo, edits) if e.captions is None]
+    varied = dict(
+        zip([v for v, _ in asked], variator.vary_batch([(e.instruction, config.captions, seeds[v]) for v, e in asked]))
+    )
     records = []
     for variant, edit in zip(todo, edits):
-        rejected, scores = judge.judge(reference, edit.image, edit.category, edit.instruction)
+        rejected, scores = judge.judge(
+            reference,
+            edit.image,
+            edit.category,
+            edit.instruction,
+            captions=before_after,
+            safety_flagged=edit.settings.get("nsfw_flagged"),
+        )
         if edit.captions is not None:
             captions, caption_rejections, fallbacks, variator_settings = edit.captions, {}, 0, {"variator": "shapes"}
         else:
-            varied = variator.vary(edit.instruction, config.captions, seeds[variant])
-            captions, caption_rejections, fallbacks = varied.variations, varied.rejected, varied.fallbacks
-            variator_settings = varied.settings
+            result = varied[variant]
+            captions, caption_rejections, fallbacks = result.variations, result.rejected, result.fallbacks
+            variator_settings = result.settings
         image = f"images/{_file_stem(pair.id, variant)}.png"
         if not rejected:
             edit.image.save(out_dir / image, format="PNG")

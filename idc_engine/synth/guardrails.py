@@ -1,10 +1,11 @@
-"""Guardrails for instruction variations: reject what an LLM writes when it does not write a caption.
+"""Guardrails for instruction variations: reject what an LLM writes when it is no faithful rewrite of the edit.
 
 The BLIP2IDC supplementary shows Llama-2-7b-chat failing in three ways when asked to vary an edit
 instruction, and the released Syned references contain all three (``gt_augmented_test_clean.json``):
 refusing and moralising ("Instead, I would like to provide information on the legal and ethical
 implications ..."), role-play ("Mooooo! I'll have a burger, please! ..."), and invented detail ("Add
-a stop light on the road" -> "... at the intersection of Main Street and Oak Avenue").
+a stop light on the road" -> "... at the intersection of Main Street and Oak Avenue"). A rewrite can
+also keep the words and turn the meaning ("Add a hat to the dog" -> "the dog no longer has a hat").
 ``check_variation`` names the first reason a variation fails, in this order:
 
 - ``empty``: no word at all.
@@ -14,17 +15,28 @@ a stop light on the road" -> "... at the intersection of Main Street and Oak Ave
 - ``role_play``: first or second person, interjections, chatty preambles ("Sure! Here are ..."),
   elongated words ("Mooooo"), *actions*, emoji, questions, speaker labels ("Cow: ..."), quoted
   speech, more than ``max_exclamations`` exclamation marks.
-- ``invented_detail``: capitalised names or numbers the instruction does not have, or more than
-  ``max_new_content_words`` content words absent from it. Words every rewrite needs ("added",
-  "now", "removed", "image", "instead", "there", "new", ...: ``REWRITE_WORDS``) are always allowed.
+- ``negated``, ``reversed``, ``attribute_swapped``: the variation says another edit
+  (``idc_engine.synth.meaning``): it negates the edit ("do not add a hat", "the sky is no longer blue"),
+  turns its direction (added <-> removed, appeared <-> disappeared), or ends with another attribute value
+  (blue -> grey, bigger -> smaller, left -> right, night -> day).
+- ``invented_detail``: more than ``max_new_names`` capitalised names or any number the instruction does
+  not have, or more than ``max_new_content_words`` content words absent from it *net* of those it
+  dropped (a synonym brings one word and drops one). Words every rewrite needs ("added", "now",
+  "removed", "image", "instead", "there", "new", ...: ``REWRITE_WORDS``) are always allowed.
 - ``too_long``: more words than ``max(max_length_ratio * n, n + length_slack_words)`` for an
   instruction of n words, and never more than ``max_words``.
-- ``lost_content``: keeps less than ``min_content_kept`` of the instruction's content words.
+- ``lost_content``: keeps less than ``min_content_kept`` of the content words of an instruction that has
+  at least ``min_content_words`` of them (a one-word object is too often said with a synonym).
 - ``duplicate``: the same words as the instruction or as a variation already accepted.
 
 Text the instruction itself quotes or contains ("write 'I love you' on the sign") is never held
-against a variation. Words are compared after a light stemming, so "added"/"adds"/"add" and
-"glasses"/"glass" match.
+against a variation. Words are compared by lemma (lemminflect), so "added"/"adds"/"add",
+"shrank"/"shrink" and "glasses"/"glass" match, and "surf board" matches "surfboard".
+
+Calibration (``benchmarks/guardrails.py``, ``docs/syned.md``): the thresholds were chosen on the even idx
+of the Syned release's Llama-2 references, which the authors kept whole, and are reported on the odd idx.
+Faithful paraphrases there use synonyms and embellish freely, so the content rules only catch gross drift;
+the LLM's junk is caught by the refusal, role-play and name rules, and turned meaning by the meaning rules.
 """
 
 from __future__ import annotations
@@ -35,7 +47,23 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-REASONS = ("empty", "refusal", "role_play", "invented_detail", "too_long", "lost_content", "duplicate")
+from idc_engine.synth.meaning import disagreement
+from idc_engine.synth.morphology import FUNCTION_WORDS, lemmas
+
+REASONS = (
+    "empty",
+    "refusal",
+    "role_play",
+    "negated",
+    "reversed",
+    "attribute_swapped",
+    "invented_detail",
+    "too_long",
+    "lost_content",
+    "duplicate",
+)
+# The reasons that read meaning (``idc_engine.synth.meaning``): the variation says another edit.
+MEANING_REASONS = ("negated", "reversed", "attribute_swapped")
 
 
 @dataclass
@@ -43,21 +71,32 @@ class GuardrailConfig:
     """Every threshold of the guardrails; the only home of their defaults."""
 
     max_length_ratio: float = field(
-        default=2.0, metadata={"help": "a variation may have this many times the instruction's words"}
+        default=3.0, metadata={"help": "a variation may have this many times the instruction's words"}
     )
     length_slack_words: int = field(
-        default=8, metadata={"help": "... or this many words more than the instruction, whichever is larger"}
+        default=12, metadata={"help": "... or this many words more than the instruction, whichever is larger"}
     )
     max_words: int = field(default=40, metadata={"help": "absolute cap on a variation's words"})
     min_content_kept: float = field(
-        default=0.65, metadata={"help": "share of the instruction's content words a variation must keep"}
+        default=0.2, metadata={"help": "share of the instruction's content words a variation must keep"}
     )
     max_new_content_words: int = field(
-        default=2, metadata={"help": "content words absent from the instruction a variation may add"}
+        default=6,
+        metadata={"help": "content words absent from the instruction a variation may add, net of those it drops"},
+    )
+    min_content_words: int = field(
+        default=3, metadata={"help": "lost_content applies to instructions with at least this many content words"}
+    )
+    check_meaning: bool = field(
+        default=True, metadata={"help": "reject negated, reversed (added/removed) or attribute-swapped variations"}
     )
     max_exclamations: int = field(default=1, metadata={"help": "exclamation marks a variation may have"})
     allow_new_names: bool = field(
         default=False, metadata={"help": "accept capitalised names (places, brands) absent from the instruction"}
+    )
+    max_new_names: int = field(
+        default=1,
+        metadata={"help": "capitalised words absent from the instruction a variation may have ('Claude' Monet)"},
     )
     allow_new_numbers: bool = field(default=False, metadata={"help": "accept numbers absent from the instruction"})
     extra_allowed_words: tuple[str, ...] = field(
@@ -67,7 +106,14 @@ class GuardrailConfig:
     def __post_init__(self):
         if not isinstance(self.max_length_ratio, (int, float)) or self.max_length_ratio < 1.0:
             raise ValueError(f"max_length_ratio must be a number >= 1.0, got {self.max_length_ratio!r}")
-        for name in ("length_slack_words", "max_new_content_words", "max_exclamations"):
+        names = (
+            "length_slack_words",
+            "max_new_content_words",
+            "max_exclamations",
+            "max_new_names",
+            "min_content_words",
+        )
+        for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -83,23 +129,7 @@ class GuardrailConfig:
         return {**asdict(self), "extra_allowed_words": list(self.extra_allowed_words)}
 
 
-STOPWORDS = frozenset(
-    """
-    a an the this that these those some any each every all both either neither no not nor none
-    of to in on at by for with from into onto over under above below behind beside besides between
-    near next front top bottom up down out off inside outside around through across along against
-    toward towards upon within without about after before during until while
-    and or but so yet if then than as like
-    it its it's itself he him his she her hers they them their theirs we us our you your i me my
-    who whom whose which what where when why how
-    is are was were be been being am do does did done has have had having will would shall should
-    can could may might must
-    very more most less least much many few little just only also even still too quite rather
-    here there now already again once
-    one two another other such same own
-    s t
-    """.split()
-)
+STOPWORDS = FUNCTION_WORDS
 
 # Words a faithful rewrite of an instruction into a difference caption needs: edit verbs in every
 # form, and the glue of captions. They never count as invented, and the instruction's own ones are
@@ -201,31 +231,17 @@ def strip_wrapping_quotes(text: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """A light, consistent stemmer: enough to match "added"/"adds"/"add", "glasses"/"glass", "trees"/"tree"."""
-    w = word.lower()
-    if w.endswith("'s"):
-        w = w[:-2]
-    w = w.replace("'", "")
-    if len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 5 and w.endswith("ing"):
-        w = w[:-3]
-    elif len(w) > 4 and w.endswith("ed"):
-        w = w[:-2]
-    elif len(w) > 4 and w.endswith(("sses", "shes", "ches", "xes")):
-        w = w[:-2]
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 3 and w.endswith("e"):
-        w = w[:-1]
-    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":  # "running" -> "runn" -> "run"
-        w = w[:-1]
-    return w
+def word_keys(word: str) -> frozenset[str]:
+    """What a word matches: itself and every lemma of it ("added" -> add, "shrank" -> shrink, "leaves" -> leaf,
+    leave), lowercased, so that two texts compare by lemma whatever their inflections."""
+    lower = word.lower()
+    if lower.endswith("'s"):
+        lower = lower[:-2]
+    return frozenset(lemmas(lower)) | {lower.replace("'", "")}
 
 
-_REWRITE_STEMS = frozenset(stem(w) for w in REWRITE_WORDS)
-_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
+_REWRITE_KEYS = frozenset(k for w in REWRITE_WORDS for k in word_keys(w))
+_STOP_KEYS = frozenset(STOPWORDS)
 
 
 def words(text: str) -> list[str]:
@@ -233,18 +249,41 @@ def words(text: str) -> list[str]:
     return _TOKEN.findall(normalize_quotes(text))
 
 
-def content_stems(text: str, extra_allowed: Iterable[str] = ()) -> set[str]:
-    """Stems of the words that carry content: not stopwords, not rewrite words."""
-    allowed = _REWRITE_STEMS | {stem(w) for w in extra_allowed}
-    out = set()
+def content_words(text: str, extra_allowed: Iterable[str] = ()) -> list[str]:
+    """The words of ``text`` that carry content (lowercased, in order): not stopwords, not rewrite words."""
+    allowed = _REWRITE_KEYS | {k for w in extra_allowed for k in word_keys(w)}
+    out = []
     for word in words(text):
         lower = word.lower()
-        if lower in STOPWORDS or lower in REWRITE_WORDS:
+        if lower in STOPWORDS or lower in REWRITE_WORDS or len(lower) < 2:
             continue
-        s = stem(lower)
-        if len(s) < 2 or s in allowed or s in _STOP_STEMS:
+        keys = word_keys(lower)
+        if keys & allowed or keys & _STOP_KEYS:
             continue
-        out.add(s)
+        out.append(lower)
+    return out
+
+
+def _text_keys(text: str) -> set[str]:
+    """Every key of every word of ``text``, and of adjacent words written as one ("surf board" -> surfboard)."""
+    tokens = [w.lower() for w in words(text)]
+    keys = {k for w in tokens for k in word_keys(w)}
+    for first, second in zip(tokens, tokens[1:]):
+        keys |= word_keys(first + second)
+    return keys
+
+
+def _matched(word: str, keys: set[str], joined: set[str]) -> bool:
+    return bool(word_keys(word) & keys) or word in joined
+
+
+def _joined_matches(instruction: str, keys: set[str]) -> set[str]:
+    """Words of ``instruction`` written apart there and as one word in the other text ("surf board", "surfboard")."""
+    tokens = [w.lower() for w in words(instruction)]
+    out = set()
+    for first, second in zip(tokens, tokens[1:]):
+        if word_keys(first + second) & keys:
+            out |= {first, second}
     return out
 
 
@@ -291,24 +330,34 @@ def _is_role_play(text: str, instruction: str, instruction_words: set[str], conf
 
 def _invented_detail(text: str, instruction: str, instruction_words: set[str], config: GuardrailConfig) -> bool:
     if not config.allow_new_names:
+        names = set()
         for match in _TOKEN.finditer(text):
             word = match.group(0)
             if not word[0].isupper() or word.lower() in instruction_words or word == "I":
                 continue
             if _SENTENCE_START.search(text[: match.start()]):
                 continue  # a capital that starts a sentence says nothing
+            names.add(word)
+        if len(names) > config.max_new_names:
             return True
     if not config.allow_new_numbers:
         for word in words(text):
             lower = word.lower()
             if (word[0].isdigit() or lower in NUMBER_WORDS) and lower not in instruction_words:
                 return True
-    new = content_stems(text, config.extra_allowed_words) - content_stems(instruction) - _stems_of(instruction_words)
-    return len(new) > config.max_new_content_words
+    # Net of the words it dropped: a synonym ("timepiece" for "clock") brings one word and drops one.
+    lost = len(set(content_words(instruction))) * (1.0 - content_kept(instruction, text))
+    return _new_content(text, instruction, config) - round(lost) > config.max_new_content_words
 
 
-def _stems_of(word_set: set[str]) -> set[str]:
-    return {stem(w) for w in word_set}
+def _new_content(text: str, instruction: str, config: GuardrailConfig) -> int:
+    """Distinct content words of ``text`` that match nothing in ``instruction``."""
+    keys = _text_keys(instruction)
+    new = {w for w in content_words(text, config.extra_allowed_words) if not word_keys(w) & keys}
+    # "surfboard" against the instruction's "surf board": written as one, it is no new word.
+    tokens = [w.lower() for w in words(instruction)]
+    joined = {a + b for a, b in zip(tokens, tokens[1:])}
+    return len({w for w in new if w not in joined})
 
 
 def _too_long(n_variation: int, n_instruction: int, config: GuardrailConfig) -> bool:
@@ -316,12 +365,14 @@ def _too_long(n_variation: int, n_instruction: int, config: GuardrailConfig) -> 
     return n_variation > min(limit, config.max_words)
 
 
-def _lost_content(text: str, instruction: str, config: GuardrailConfig) -> bool:
-    wanted = content_stems(instruction)
+def content_kept(instruction: str, text: str) -> float:
+    """Share of the instruction's distinct content words that ``text`` keeps (by lemma), 1.0 when it has none."""
+    wanted = set(content_words(instruction))
     if not wanted:
-        return False
-    have = content_stems(text) | {stem(w) for w in words(text)}
-    return len(wanted & have) / len(wanted) < config.min_content_kept
+        return 1.0
+    keys = _text_keys(text)
+    joined = _joined_matches(instruction, keys)
+    return sum(_matched(w, keys, joined) for w in wanted) / len(wanted)
 
 
 def check_variation(
@@ -346,11 +397,15 @@ def check_variation(
     own = _remove_known_quotes(text, instruction)
     if _is_role_play(own, instruction, instruction_words, config):
         return "role_play"
+    if config.check_meaning and (reason := disagreement(instruction, own)) is not None:
+        return reason
     if _invented_detail(own, instruction, instruction_words, config):
         return "invented_detail"
     if _too_long(len(words(text)), len(words(instruction)), config):
         return "too_long"
-    if _lost_content(text, instruction, config):
+    if len(set(content_words(instruction))) >= config.min_content_words and (
+        content_kept(instruction, text) < config.min_content_kept
+    ):
         return "lost_content"
     normal = _normal_form(text)
     if normal == _normal_form(instruction) or any(normal == _normal_form(a) for a in accepted):

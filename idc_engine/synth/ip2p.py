@@ -14,6 +14,15 @@ from PIL import Image
 from idc_engine.synth.editors import Editor, EditResult, check_category, check_seed
 
 DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
+# Schedulers a user may ask for by name (diffusers classes); None keeps the checkpoint's own.
+SCHEDULERS = {
+    "euler_ancestral": "EulerAncestralDiscreteScheduler",  # the InstructPix2Pix authors' choice
+    "euler": "EulerDiscreteScheduler",
+    "ddim": "DDIMScheduler",
+    "pndm": "PNDMScheduler",
+    "dpm": "DPMSolverMultistepScheduler",
+    "lms": "LMSDiscreteScheduler",
+}
 
 
 @dataclass
@@ -22,6 +31,12 @@ class InstructPix2PixConfig:
 
     The guidance scales are a sweep: an item with seed ``s`` uses ``guidance_scales[s % len]`` and
     ``image_guidance_scales[s % len]``, so variants given consecutive seeds cycle through the values.
+
+    Defaults: the paper did not tune guidance ("not tuned"), so text and image guidance are diffusers'
+    defaults for this pipeline (7.5 and 1.5). Steps are 20, not diffusers' 100: the InstructPix2Pix authors'
+    own examples use 10 to 20 steps with the Euler ancestral scheduler, and 100 costs five times as much for
+    no gain the paper reports. 512 px is the resolution InstructPix2Pix was fine-tuned at; on a CPU a smaller
+    working size (256, or the input's own with ``resolution=None``) is several times faster.
     """
 
     num_inference_steps: int = field(default=20, metadata={"help": "denoising steps per edit"})
@@ -35,7 +50,16 @@ class InstructPix2PixConfig:
     batch_size: int = field(default=4, metadata={"help": "items per pipeline call"})
     resolution: int | None = field(
         default=512,
-        metadata={"help": "longer side of the image the pipeline sees (rounded to a multiple of 8); None: the input's"},
+        metadata={
+            "help": "longer side of the image the pipeline sees (rounded to a multiple of 8); 0 or None: the input's"
+        },
+    )
+    scheduler: str | None = field(
+        default=None,
+        metadata={"help": f"scheduler by name ({', '.join(SCHEDULERS)}); None: the checkpoint's own"},
+    )
+    local_files_only: bool = field(
+        default=True, metadata={"help": "load from local files only (no download); false lets diffusers download"}
     )
     dtype: str = field(default="auto", metadata={"help": "auto (fp32 on the CPU, bf16 or fp16 on a GPU) or a dtype"})
     device: str | None = field(default=None, metadata={"help": "cuda, cuda:1, cpu, ...; None: CUDA when present"})
@@ -54,8 +78,12 @@ class InstructPix2PixConfig:
                 raise ValueError(f"{name} must be a non-empty list of non-negative scales, got {values!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.resolution == 0:
+            self.resolution = None
         if self.resolution is not None and (not isinstance(self.resolution, int) or self.resolution < 8):
             raise ValueError(f"resolution must be an integer of at least 8 or None, got {self.resolution!r}")
+        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {tuple(SCHEDULERS)} or None, got {self.scheduler!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
 
@@ -90,13 +118,20 @@ class InstructPix2PixEditor(Editor):
 
         self.device = pick_device(self.config.device)
         self.dtype = inference_dtype(self.device, None if self.config.dtype == "auto" else self.config.dtype)
+        local = self.config.local_files_only
         try:
             # Loaded as stored, then cast: diffusers renamed from_pretrained's dtype argument across versions.
-            pipeline = StableDiffusionInstructPix2PixPipeline.from_pretrained(self.checkpoint)
+            pipeline = StableDiffusionInstructPix2PixPipeline.from_pretrained(self.checkpoint, local_files_only=local)
         except OSError as error:  # a hub id that is not in the local cache, or an incomplete folder
+            where = "from local files" if local else "(downloads allowed)"
             raise FileNotFoundError(
-                f"InstructPix2Pix checkpoint {self.checkpoint!r} could not be loaded from local files: {error}"
+                f"InstructPix2Pix checkpoint {self.checkpoint!r} could not be loaded {where}: {error}"
             ) from error
+        if self.config.scheduler is not None:
+            import diffusers
+
+            scheduler_class = getattr(diffusers, SCHEDULERS[self.config.scheduler])
+            pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config)
         if pipeline.dtype != self.dtype:
             pipeline.to(self.dtype)
         self.offloaded = self.config.cpu_offload and self.device.type == "cuda"
@@ -159,6 +194,7 @@ class InstructPix2PixEditor(Editor):
             "editor": self.name,
             "checkpoint": self.checkpoint,
             "num_inference_steps": self.config.num_inference_steps,
+            "scheduler": type(self.pipeline.scheduler).__name__,
             "guidance_scale": guidance,
             "image_guidance_scale": image_guidance,
             "working_size": list(size),

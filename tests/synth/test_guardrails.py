@@ -9,7 +9,15 @@ import json
 
 import pytest
 
-from idc_engine.synth.guardrails import REASONS, GuardrailConfig, check_variation, content_stems, stem
+from idc_engine.synth.guardrails import (
+    MEANING_REASONS,
+    REASONS,
+    GuardrailConfig,
+    check_variation,
+    content_kept,
+    content_words,
+    word_keys,
+)
 from tests.data.formats import FIXTURES, requires_fixtures
 
 # Key "677 ": the LLM refuses and moralises instead of varying the instruction.
@@ -97,16 +105,20 @@ def test_faithful_captions_pass(instruction, variation):
         ("Add a hat to the dog", "a hat was added to the dog 🎩", "role_play"),
         ("Add a hat to the dog", "did someone add a hat to the dog?", "role_play"),
         ("Add a hat to the dog", "a hat!! on the dog!!", "role_play"),
-        ("Add a hat to the dog", "a hat was added to the dog in Paris", "invented_detail"),
+        ("Add a hat to the dog", "a hat was added to the dog in New York", "invented_detail"),
         ("Add a hat to the dog", "3 hats were added to the dog", "invented_detail"),
-        ("Add a hat to the dog", "a red woollen hat with feathers was added to the dog", "invented_detail"),
+        (
+            "Add a hat to the dog",
+            "a red woollen hat with long feathers, golden bells and silk ribbons was added to the dog",
+            "invented_detail",
+        ),
         (
             "Remove the car",
-            "the car has been removed, the car is gone, the car was removed, the car is no longer there",
+            "the car has been removed, the car is gone, the car was removed, the car is no longer there at all",
             "too_long",
         ),
-        ("Add a hat to the dog", "a hat has been added", "lost_content"),
         ("Add a stop light on the road", "something was added", "lost_content"),
+        ("Remove the green sign next to the traffic light", "an object was taken away", "lost_content"),
         ("Add a hat to the dog", "Add a hat to the dog.", "duplicate"),
     ],
 )
@@ -123,21 +135,28 @@ def test_a_variation_already_accepted_is_a_duplicate():
 
 def test_every_threshold_is_configurable():
     instruction = "Add a hat to the dog"
-    assert check_variation(instruction, "a hat has been added", GuardrailConfig(min_content_kept=0.5)) is None
-    assert (
-        check_variation(instruction, "a hat was added to the dog in Paris", GuardrailConfig(allow_new_names=True))
-        is None
-    )
+    strict = GuardrailConfig(min_content_kept=0.65, min_content_words=2)
+    assert check_variation(instruction, "a hat has been added", strict) == "lost_content"
+    assert check_variation(instruction, "a hat has been added") is None  # the calibrated default lets it through
+    new_york = "a hat was added to the dog in New York"
+    assert check_variation(instruction, new_york, GuardrailConfig(allow_new_names=True)) is None
+    assert check_variation(instruction, new_york, GuardrailConfig(max_new_names=2)) is None
+    assert check_variation(instruction, "a hat was added to the dog in Paris") is None  # one new name is allowed
     assert check_variation(instruction, "3 hats were added to the dog", GuardrailConfig(allow_new_numbers=True)) is None
     woollen = "a red woollen hat with feathers was added to the dog"
-    assert check_variation(instruction, woollen, GuardrailConfig(max_new_content_words=3)) is None
-    assert check_variation(instruction, woollen, GuardrailConfig(extra_allowed_words=("red", "woollen"))) is None
+    assert check_variation(instruction, woollen) is None
+    assert check_variation(instruction, woollen, GuardrailConfig(max_new_content_words=2)) == "invented_detail"
+    allowed = GuardrailConfig(max_new_content_words=2, extra_allowed_words=("red", "woollen"))
+    assert check_variation(instruction, woollen, allowed) is None
     assert check_variation(instruction, "a hat has been added to the dog", GuardrailConfig(max_words=5)) == "too_long"
-    long_one = "a hat was added to the dog, and the dog now has a hat"  # 13 words, limit 14
+    long_one = "a hat was added to the dog, and the dog now has a hat"  # 13 words, limit 17
     assert check_variation(instruction, long_one) is None
     short = GuardrailConfig(max_length_ratio=1.0, length_slack_words=2)
     assert check_variation(instruction, long_one, short) == "too_long"
     assert check_variation(instruction, "a hat!! on the dog!!", GuardrailConfig(max_exclamations=4)) is None
+    reversed_one = "the dog no longer has a hat"
+    assert check_variation(instruction, reversed_one) == "reversed"
+    assert check_variation(instruction, reversed_one, GuardrailConfig(check_meaning=False)) is None
 
 
 @pytest.mark.parametrize(
@@ -160,10 +179,87 @@ def test_the_config_is_json_serialisable():
     assert json.loads(json.dumps(GuardrailConfig(extra_allowed_words=("x",)).to_dict()))["extra_allowed_words"] == ["x"]
 
 
-def test_stemming_matches_inflections_and_content_words_skip_rewrite_glue():
-    assert stem("added") == stem("add") == stem("adds")
-    assert stem("glasses") == stem("glass") and stem("trees") == stem("tree") and stem("running") == stem("run")
-    assert content_stems("A hat has been added to the dog now") == {stem("hat"), stem("dog")}
+def test_words_compare_by_lemma_and_content_words_skip_rewrite_glue():
+    assert word_keys("added") & word_keys("add") & word_keys("adds")
+    assert word_keys("shrank") & word_keys("shrink") and word_keys("mice") & word_keys("mouse")
+    assert word_keys("glasses") & word_keys("glass") and word_keys("trees") & word_keys("tree")
+    assert word_keys("leaves") & word_keys("leaf")
+    assert content_words("A hat has been added to the dog now") == ["hat", "dog"]
+    assert content_kept("Remove the black parts of the surf board", "remove the black areas on the surfboard") == 0.75
+    assert content_kept("Add a hat", "a cap was put on") == 0.0
+
+
+# Each kind of turned meaning, rejected with its reason, beside faithful rewrites of the same instruction (the
+# issue's four examples first). Imperative rewrites (the test-reference protocol) and captions alike.
+TURNED = [
+    ("Add a hat to the dog", "the dog no longer has a hat", "reversed"),
+    ("Remove the car", "a car has been added", "reversed"),
+    ("Make the sky blue", "the blue sky turned grey", "attribute_swapped"),
+    ("Add a cat on the sofa", "the cat on the sofa was removed", "reversed"),
+    ("Add a hat to the dog", "Take the hat off the dog", "reversed"),
+    ("Remove the salt shaker", "Put a salt shaker on the table", "reversed"),
+    ("Remove the goat", "a goat appeared", "reversed"),
+    ("a goat appeared in the field", "the goat disappeared from the field", "reversed"),
+    ("Make the sky blue", "Make the sky grey", "attribute_swapped"),
+    ("Change the color of the fire hydrant to red", "Paint the fire hydrant green", "attribute_swapped"),
+    ("Change the red car to blue", "Change the blue car to red", "attribute_swapped"),
+    ("Make the dog bigger", "Make the dog smaller", "attribute_swapped"),
+    ("Make the dog bigger", "Shrink the dog", "attribute_swapped"),
+    ("Make it look like night", "Make it look like daytime", "attribute_swapped"),
+    ("Open the laptop", "the laptop has been closed", "attribute_swapped"),
+    ("Add a fork on the left side of the plate", "Place a fork to the right of the plate", "attribute_swapped"),
+    ("Make the room darker", "Brighten the room", "attribute_swapped"),
+    ("Add a hat to the dog", "Do not add a hat to the dog", "negated"),
+    ("Add a hat to the dog", "the hat was not added to the dog", "negated"),
+    ("Remove the car", "Leave the car as it is", "negated"),
+    ("Make the sky blue", "the sky is no longer blue", "negated"),
+    ("Make the sky blue", "Don't make the sky blue", "negated"),
+    ("Aadd a goat by the fence", "Do not aadd a goat by the fence", "negated"),  # a misspelt verb, negated
+    ('Add an "O" to the cap', 'Remove an "O" from the cap', "reversed"),  # quoted text is not matched inside words
+    ("Put a mug on the table", "the mug on the table was removed", "reversed"),
+    ("Change the black countertop to white", "Change the gray countertop to white", "attribute_swapped"),
+    ("Attach a white string to the black scissors", "Attach a black string to the black scissors", "attribute_swapped"),
+    ("Change the time of the day to night", "Change the time of the night to night", "attribute_swapped"),
+]
+FAITHFUL = [
+    ("Add a hat to the dog", "Put a hat on the dog"),
+    ("Add a hat to the dog", "Give the dog a hat"),
+    ("Add a cat on the sofa", "a cat has appeared on the sofa"),
+    ("Remove the car", "Get rid of the car"),
+    ("Remove the car", "the car is no longer there"),
+    ("Remove the car", "Take the car away"),
+    ("Remove the salt shaker", "Erase the salt shaker from the table"),
+    ("Make the sky blue", "Turn the grey sky blue"),
+    ("Make the sky blue", "the sky changed from grey to blue"),
+    ("Make the sky blue", "Paint the sky a deep azure"),
+    ("Change the color of the fire hydrant to red", "Paint the fire hydrant a vibrant crimson"),
+    ("Change the red car to blue", "the red car is now blue"),
+    ("Make the dog bigger", "Enlarge the dog"),
+    ("Make the dog bigger", "Increase the size of the dog"),
+    ("Make it look like night", "Change the scene to nighttime"),
+    ("Make this at night instead of day", "Turn the daytime scene into night"),
+    ("Open the laptop", "the laptop is now open"),
+    ("Add a fork on the left side of the plate", "Place a fork to the left of the plate"),
+    ("Make the room darker", "Make the room less bright"),
+    ("Make the room darker", "Dim the room"),
+    ("Make the stripes on the zebra blue", "Turn the black stripes of the zebra blue"),
+    ("Take the glaze off the donut at the bottom", "Remove the glaze from the bottom donut"),
+    ("Make the girl's shirt blue instead of red", "Swap the shirt's color from red to blue"),
+    ("Change the color of the stop sign to blue with red letters", "Alter the stop sign's orange color to blue"),
+    ('Add the phrase "So much hair, don\'t care!"', "the phrase 'So much hair, don't care!' was written"),
+    ("Make the stripes on the zebra blue", "Blue stripes for the zebra"),
+]
+
+
+@pytest.mark.parametrize(("instruction", "variation", "reason"), TURNED)
+def test_a_variation_that_turns_the_meaning_is_rejected_with_its_kind(instruction, variation, reason):
+    assert reason in MEANING_REASONS
+    assert check_variation(instruction, variation) == reason
+
+
+@pytest.mark.parametrize(("instruction", "variation"), FAITHFUL)
+def test_faithful_rewrites_of_each_kind_are_kept(instruction, variation):
+    assert check_variation(instruction, variation) is None
 
 
 @requires_fixtures

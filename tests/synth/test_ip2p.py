@@ -1,4 +1,5 @@
 import io
+import json
 import subprocess
 import sys
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from idc_engine.data.pair import IDCPair
 from idc_engine.synth.ip2p import InstructPix2PixConfig, InstructPix2PixEditor, working_size
 from idc_engine.synth.tiny_ip2p import build_tiny_ip2p
 
@@ -110,3 +112,54 @@ def test_the_synth_package_imports_without_diffusers():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_settings_scheduler_and_offline_loading_reach_the_pipeline(checkpoint):
+    config = InstructPix2PixConfig(num_inference_steps=2, resolution=0, scheduler="euler_ancestral")
+    assert config.resolution is None  # 0 on the command line: the input's own size
+    editor = InstructPix2PixEditor(checkpoint, config)
+    result = editor.edit(photo(40, 24), "make it blue", None, 1)
+    assert result.settings["scheduler"] == "EulerAncestralDiscreteScheduler"
+    assert result.settings["working_size"] == [40, 24]
+    with pytest.raises(ValueError, match="scheduler must be one of .* got 'fast'"):
+        InstructPix2PixConfig(scheduler="fast")
+
+
+def test_a_hub_id_not_in_the_local_cache_is_not_downloaded(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    editor = InstructPix2PixEditor("someone/no-such-ip2p", InstructPix2PixConfig(num_inference_steps=1))
+    with pytest.raises(FileNotFoundError, match="someone/no-such-ip2p.*could not be loaded from local files"):
+        editor.edit(photo(), "make it blue", None, 0)
+
+
+def test_idc_augment_with_an_ip2p_folder_takes_its_settings_reports_each_image_and_which_editor_ran(
+    checkpoint, shapes_dir, tmp_path, capsys
+):
+    from idc_engine.cli import main
+    from idc_engine.data.manifest import read_manifest, write_manifest
+
+    shapes = [p for p in read_manifest(shapes_dir / "manifest.jsonl") if p.split == "train"][:2]
+    photos = []
+    for index in range(2):
+        path = tmp_path / f"photo{index}.png"
+        photo(48, 36, seed=index).save(path)
+        photos.append(IDCPair(f"photo{index}", path, path, ["x"], "train", "global", {"instruction": "make it night"}))
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(shapes + photos, manifest)
+    out = tmp_path / "syned"
+    args = ["augment", "--manifest", str(manifest), "--out", str(out), "--editor", str(checkpoint)]
+    args += ["--variations", "2", "--ip2p-num-inference-steps", "2", "--ip2p-resolution", "32"]
+    args += ["--ip2p-guidance-scales", "7.5", "5", "--ip2p-batch-size", "1", "--quality-min-changed-share", "0"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "note: --editor" in captured.out and "4 by shapes-scene" in captured.out
+    assert "re-rendered by the shapes-scene editor" in captured.out
+    lines = [line for line in captured.err.splitlines() if line.startswith("edit: image")]
+    assert len(lines) == 8 and lines[-1].startswith("edit: image 8/8") and "s per image" in lines[0]
+    report = json.loads((out / "report.json").read_text())
+    assert report["editors_used"] == {"instruct-pix2pix": 4, "shapes-scene": 4}
+    assert report["report"]["editors"] == {"instruct-pix2pix": 4, "shapes-scene": 4}
+    assert report["editor_settings"]["num_inference_steps"] == 2 and report["editor_settings"]["resolution"] == 32
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    made = [i["editor"] for i in items if i["editor"]["editor"] == "instruct-pix2pix"]
+    assert {m["guidance_scale"] for m in made} == {7.5, 5.0} and {m["num_inference_steps"] for m in made} == {2}

@@ -1,0 +1,383 @@
+"""What an edit instruction or a difference caption says will change, read closely enough to compare two of them.
+
+The guardrails (``idc_engine.synth.guardrails``) use this to reject a variation whose meaning differs from its
+instruction's although it shares almost every word with it:
+
+- **presence**: does the edit put something in (``add``: add, insert, appear, "there is now", ...) or take
+  something out (``remove``: remove, delete, disappear, gone, "no longer", without, ...)? "Remove the car" and
+  "a car has been added" share their content words and point opposite ways.
+- **attribute values**: the colour, size, brightness, time of day, season, state (open / closed, full / empty,
+  ...) or side (left / right, top / bottom, ...) that the edit ends with. Each value is read with its position:
+  a value after "from", "instead of", "no longer" or "not" is the state *before* the edit; a value in front of a
+  noun ("the blue sky") is the state before when the same clause names another value as the result ("the blue
+  sky turned grey"), and the value itself otherwise ("add a red hat"). Colours compare by family (crimson is
+  red; teal is blue and green); the other classes by pole (bigger, larger and enlarge are one pole; smaller,
+  shrink and reduce the other), and "less" in front of a value flips its pole.
+- **negation**: "do not add", "the hat was not added", "the sky is not blue", "leave it as it is".
+
+Words are compared through their lemmas (``idc_engine.synth.morphology``), so "enlarged", "shrank" and "bigger"
+find their entries. Quoted text ("write 'NO ENTRY'") is left out: it is content, not meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from idc_engine.synth.morphology import FUNCTION_WORDS, lemmas
+
+# ----------------------------------------------------------------------------------------- lexicon
+
+ADD_VERBS = frozenset("add insert include introduce attach append appear emerge plant install sprinkle".split())
+# "appear" adds only where it says where ("a cat appeared on the sofa"); "appear to be" / "appear like" is seeming.
+SEEM_VERBS = frozenset({"appear", "emerge"})
+PLACE_PREPOSITIONS = frozenset(
+    "in on at behind next near above below under over inside outside from out beside between around".split() + [""]
+)
+REMOVE_VERBS = frozenset("remove delete erase eliminate disappear vanish omit extract".split())
+REMOVE_WORDS = frozenset("gone missing absent without removal deletion anymore".split())
+# Verbs that put something somewhere: an addition when the instruction removes, neutral otherwise (they also move).
+PLACE_VERBS = frozenset("put place position hang lay restore".split())
+# Words after which a word stands as a verb ("the cup *was* placed", "then *put*"), or a sentence starts.
+VERB_LEAD = frozenset("and then to was were is are be been being get got gets please now also just".split())
+# Verb + particle pairs that take something out ("take away", "get rid of", "clear out").
+REMOVE_PARTICLES = {"take": ("away", "out", "off", "down"), "clear": ("away", "out", "off"), "wipe": ("out", "away")}
+REMOVE_PARTICLES |= {"get": ("off", "away"), "pull": ("off", "out"), "cut": ("out",), "rid": ("of",)}
+REMOVE_PARTICLES |= {"strip": ("away", "off"), "put": ("away",)}
+ADD_PARTICLES = {"pop": ("up",), "bring": ("in", "back"), "put": ("back",)}
+
+# Verbs that carry out a change: negating one of them negates the edit.
+CHANGE_VERBS = frozenset(
+    """make change turn transform convert become paint colour color dye replace swap substitute move shift
+    modify alter edit update write draw open close fill cover give wear hold put place set show render
+    recreate create""".split()
+)
+NEGATIONS = frozenset(
+    """not never cannot don't doesn't didn't isn't aren't wasn't weren't hasn't haven't hadn't won't can't
+    shouldn't mustn't""".split()
+)
+KEEP_VERBS = frozenset("keep leave preserve retain maintain".split())
+AS_IS_WORDS = frozenset("unchanged untouched intact unaltered unedited".split())
+# A value up to three words after one of these is the state before the edit (or one the edit avoids), unless a
+# word of SCOPE_END comes between ("from red *to* blue", "replace the day *with* night").
+BEFORE_MARKERS = frozenset(
+    "from instead rather longer not never formerly previously originally once replace replacing swap substitute".split()
+)
+DENIALS = NEGATIONS | {"longer", "instead", "rather"}
+SCOPE_END = frozenset("to into with by for and but then".split())
+# Sides and places: "from the bottom" says where, not a state the edit leaves.
+POSITION_KINDS = frozenset({"horizontal", "vertical", "depth", "inside"})
+# Words after a value that keep it predicative ("blue in colour", "red and shiny").
+VALUE_TAIL = frozenset(
+    """color colour colors colours colored coloured tone tones tint shade shades hue hues now again instead too
+    all entirely completely overall""".split()
+)
+
+# Colour word -> families; a word in two families agrees with both.
+# Foods and materials that name colours (lemon, cream, chocolate, olive, copper) are left out: "lemon pound cake"
+# is no yellow.
+_COLOUR_FAMILIES = {
+    "red": "red crimson scarlet ruby maroon burgundy vermilion",
+    "pink": "pink fuchsia magenta",
+    "orange": "orange amber",
+    "yellow": "yellow golden gold blonde blond",
+    "green": "green emerald teal turquoise cyan aqua",
+    "blue": "blue navy azure cobalt sapphire indigo teal turquoise cyan aqua",
+    "purple": "purple violet lavender lilac mauve magenta indigo",
+    "brown": "brown tan beige sepia khaki",
+    "grey": "grey gray silver charcoal",
+    "black": "black",
+    "white": "white",
+}
+COLOURS: dict[str, frozenset[str]] = {}
+for _family, _words in _COLOUR_FAMILIES.items():
+    for _word in _words.split():
+        COLOURS[_word] = COLOURS.get(_word, frozenset()) | {_family}
+
+# Classes with two poles: (class, pole) per lemma. Ambiguous words are left out on purpose ("light" is a lamp,
+# "close to" is near, "fall" is a verb, "lower" is a side, "new" is everywhere).
+_POLES = {
+    "amount": (
+        "big large huge giant enormous enlarge grow expand magnify increase more boost intensify amplify tall",
+        "small tiny miniature shrink reduce decrease less lessen few diminish minimize weaken",
+    ),
+    "brightness": ("bright brighten lighten lighter illuminate", "dark darken dim gloomy"),
+    "time": ("day daytime morning noon midday afternoon", "night nighttime midnight"),
+    "season": ("summer summertime", "winter wintertime"),
+    "temperature": ("hot warm", "cold cool freezing"),
+    "open": ("open", "close closed shut"),
+    "fill": ("full", "empty"),
+    "wetness": ("wet", "dry"),
+    "age": ("old elderly aged", "young"),
+    "mood": ("happy cheerful joyful", "sad unhappy gloomy"),
+    "cleanliness": ("clean", "dirty"),
+    "horizontal": ("left leftmost", "right rightmost"),
+    "vertical": ("top", "bottom"),
+    "depth": ("front", "behind"),
+    "inside": ("inside indoors", "outside outdoors"),
+}
+POLES: dict[str, tuple[str, int]] = {}
+for _class, (_plus, _minus) in _POLES.items():
+    for _pole, _words in ((1, _plus), (-1, _minus)):
+        for _word in _words.split():
+            POLES[_word] = (_class, _pole)
+
+_STAYS_SAME = re.compile(r" (?:is|are|look|looks|remain|remains|stay|stays|stayed|remained) (?:the )?same ")
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
+# A single-quoted span may hold apostrophes inside words: 'So much hair, don't care!'.
+_QUOTED = re.compile(r"\"[^\"]*\"|(?<![\w])'(?:[^']|'(?=\w))*'(?![\w])")
+_CURLY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+@dataclass(frozen=True)
+class Value:
+    """One attribute value in a text: its class, what it is (colour families or a pole), and where it stands."""
+
+    kind: str
+    value: frozenset  # colour families, or {+1} / {-1}
+    before: bool  # the state before the edit (or one the edit avoids), not its result
+    denied: bool = False  # said with a negation: "not blue", "no longer blue", "instead of blue"
+
+
+@dataclass
+class Meaning:
+    """What a text says will change; see the module docstring."""
+
+    presence: set[str] = field(default_factory=set)  # "add", "remove", "place"
+    negated: bool = False
+    values: list[Value] = field(default_factory=list)
+
+    def after(self, kind: str) -> set:
+        return _union(v.value for v in self.values if v.kind == kind and not v.before)
+
+    def before(self, kind: str) -> set:
+        return _union(v.value for v in self.values if v.kind == kind and v.before)
+
+    def denied(self, kind: str) -> set:
+        return _union(v.value for v in self.values if v.kind == kind and v.denied)
+
+    def mentions(self, kind: str, before: bool) -> list[frozenset]:
+        return [v.value for v in self.values if v.kind == kind and v.before == before]
+
+    def kinds(self) -> set[str]:
+        return {v.kind for v in self.values}
+
+
+def _union(sets) -> set:
+    out = set()
+    for s in sets:
+        out |= s
+    return out
+
+
+def tokens(text: str, known: tuple[str, ...] = ()) -> list[str]:
+    """Lowercased words of ``text`` in order, quoted text and the ``known`` texts left out."""
+    text = _QUOTED.sub(" ", text.translate(_CURLY))
+    for quote in known:
+        text = re.sub(rf"(?<!\w){re.escape(quote)}(?!\w)", " ", text, flags=re.IGNORECASE)
+    return _TOKEN.findall(text.lower())
+
+
+def quoted(text: str) -> tuple[str, ...]:
+    """The texts ``text`` quotes, without their quotes."""
+    return tuple(q[1:-1] for q in _QUOTED.findall(text.translate(_CURLY)) if len(q) > 2)
+
+
+@lru_cache(maxsize=65536)
+def _lemma_set(word: str) -> frozenset[str]:
+    return frozenset(lemmas(word)) | {word}
+
+
+def _has(word: str, lexicon) -> bool:
+    return bool(_lemma_set(word) & lexicon)
+
+
+def _value_of(word: str):
+    """``(kind, value set)`` of an attribute word, or None."""
+    colour = _colour(word)
+    if colour:
+        return "colour", colour
+    for candidate in (word, *sorted(_lemma_set(word))):
+        if candidate in POLES:
+            kind, pole = POLES[candidate]
+            return kind, frozenset({pole})
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _colour(word: str) -> frozenset[str]:
+    """Colour families of a colour word or of its derivations: "reddish", "purplish", "blacken", "whitened"."""
+    if word in COLOURS:
+        return COLOURS[word]
+    for suffix in ("ish", "en", "ened", "ens", "ening"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            stem = word[: -len(suffix)]
+            for candidate in (stem, stem + "e", stem[:-1] if stem[-1:] == stem[-2:-1] else stem):
+                if candidate in COLOURS:
+                    return COLOURS[candidate]
+    return frozenset()
+
+
+def read(text: str, known: tuple[str, ...] = ()) -> Meaning:
+    """The meaning of an instruction or a caption, without the ``known`` texts (quoted in its instruction)."""
+    words = tokens(text, known)
+    meaning = Meaning()
+    meaning.presence = _presence(words)
+    meaning.negated = _negated(words)
+    meaning.values = _values(words)
+    return meaning
+
+
+def _presence(words: list[str]) -> set[str]:
+    found = set()
+    for i, word in enumerate(words):
+        following = words[i + 1] if i + 1 < len(words) else ""
+        lemma_set = _lemma_set(word)
+        if lemma_set & ADD_VERBS and not (lemma_set & SEEM_VERBS and following not in PLACE_PREPOSITIONS):
+            found.add("add")
+        elif lemma_set & REMOVE_VERBS or word in REMOVE_WORDS:
+            found.add("remove")
+        elif word == "no" and following in ("longer", "more"):
+            found.add("remove")
+        elif word in ("there", "here") and following in ("is", "are", "was", "were") and i + 2 < len(words):
+            found.add({"no": "remove", "now": "add"}.get(words[i + 2], ""))
+        for verb, particles in REMOVE_PARTICLES.items():
+            # "take away the hat" and "take the hat away": the particle may follow the object.
+            if verb in lemma_set and any(w in particles for w in _until_scope_end(words[i + 1 : i + 6])):
+                found.add("remove")
+        for verb, particles in ADD_PARTICLES.items():
+            if verb in lemma_set and following in particles:
+                found.add("add")
+        previous = words[i - 1] if i else ""
+        at_verb = not previous or previous in VERB_LEAD or previous.endswith(("ed", "ly"))
+        if lemma_set & PLACE_VERBS and at_verb and following not in ("away", "off", "out"):
+            found.add("place")
+    found.discard("")
+    return found
+
+
+def _until_scope_end(words: list[str]) -> list[str]:
+    for index, word in enumerate(words):
+        if word in SCOPE_END and word != "then":
+            return words[: index + 1]
+    return words
+
+
+def _negated(words: list[str]) -> bool:
+    actions = CHANGE_VERBS | ADD_VERBS | REMOVE_VERBS | PLACE_VERBS
+    # "Do not ...", "Please never ...", "Make sure not to ...": an imperative negated whatever its verb.
+    if any(w in NEGATIONS for w in words[:4]) and not any(w in ("if", "when", "that", "so") for w in words[:4]):
+        return True
+    for i, word in enumerate(words):
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word == "no" and following in ("change", "changes", "difference", "differences", "edit", "edits"):
+            return True
+        if word in NEGATIONS or word == "nothing":
+            if any(_has(w, actions) for w in words[i + 1 : i + 4]):
+                return True
+    # "leave the car as it is", "the two images are identical": an edit that changes nothing.
+    keeps = any(_has(w, KEEP_VERBS) for w in words) and ("same" in words or "alone" in words)
+    as_is = keeps or any(w in AS_IS_WORDS for w in words) or "identical" in words
+    joined = " " + " ".join(words) + " "
+    as_is = as_is or " as it is " in joined or bool(_STAYS_SAME.search(joined))
+    if as_is:
+        acting = [w for w in words if _has(w, actions) and not _has(w, KEEP_VERBS)]
+        return not acting
+    return False
+
+
+def _values(words: list[str]) -> list[Value]:
+    found = []  # (index, kind, value, marked before, prenominal)
+    for i, word in enumerate(words):
+        read_value = _value_of(word)
+        if read_value is None:
+            continue
+        kind, value = read_value
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if following in ("ish",):  # "blue-ish"
+            following = words[i + 2] if i + 2 < len(words) else ""
+        if word in ("more", "less") and _value_of(following) is not None:
+            continue  # "more" / "less" in front of another value modifies it
+        if kind == "open" and word == "close" and following in ("to", "by", "up"):
+            continue  # "close to" is near
+        if kind not in ("colour", "amount") and i > 0 and words[i - 1] == "less":
+            value = frozenset({-next(iter(value))})  # "less bright" is the dark pole
+        markers = NEGATIONS if kind in POSITION_KINDS else BEFORE_MARKERS | NEGATIONS
+        marked = _marked(words, i, markers)
+        denied = marked and _marked(words, i, DENIALS)
+        found.append((i, kind, value, marked, bool(following) and _is_noun_like(following), denied))
+    values = []
+    for index, kind, value, marked, prenominal, denied in found:
+        # A value in front of a noun ("the *blue* sky turned grey") or in front of "to" ("alter its *orange*
+        # colour to blue") is the state before when a result of its kind is named after it.
+        later_result = any(f[1] == kind and f[0] > index and not f[3] and not f[4] for f in found)
+        leads_to = any(w in ("to", "into") for w in words[index + 1 : index + 4])
+        values.append(Value(kind, value, marked or ((prenominal or leads_to) and later_result), denied))
+    return values
+
+
+def _marked(words: list[str], index: int, markers) -> bool:
+    """Whether a marker stands up to three words before ``words[index]``, with no end of its scope between."""
+    for j in range(index - 1, max(-1, index - 4), -1):
+        if words[j] in SCOPE_END:
+            return False
+        if words[j] in markers or _lemma_set(words[j]) & {"replace", "swap", "substitute"} & markers:
+            return True
+    return False
+
+
+@lru_cache(maxsize=65536)
+def _is_noun_like(word: str) -> bool:
+    """A word that a value in front of it would describe ("blue *sky*"), not glue or another value."""
+    if word in FUNCTION_WORDS or word in VALUE_TAIL or _value_of(word) is not None or word in NEGATIONS:
+        return False
+    return not word.isdigit()
+
+
+# ----------------------------------------------------------------------------------------- compare
+
+
+def disagreement(instruction: str, variation: str) -> str | None:
+    """``negated``, ``reversed`` or ``attribute_swapped`` when ``variation`` says another edit than
+    ``instruction``; None when nothing read here disagrees."""
+    known = quoted(instruction)
+    source, other = read(instruction), read(variation, known)
+    if other.negated and not source.negated:
+        return "negated"
+    if _reversed(source.presence, other.presence):
+        return "reversed"
+    for kind in source.kinds():
+        wanted, said = source.after(kind), other.after(kind)
+        if wanted and said and not said & wanted:
+            return "attribute_swapped"
+        if wanted and not said and other.denied(kind) & wanted:
+            return "negated"
+        was, said_was = source.before(kind) - source.denied(kind), other.before(kind) - other.denied(kind)
+        if was and said_was and not was & said_was:
+            return "attribute_swapped"  # "change the black countertop to white" -> "... the gray countertop ..."
+        if _replaced(source.mentions(kind, before=False), other.mentions(kind, before=False)):
+            return "attribute_swapped"
+    return None
+
+
+def _replaced(source: list[frozenset], other: list[frozenset]) -> bool:
+    """As many mentions of a kind, one of them changed: "a white string on the black scissors" -> "a black
+    string on the black scissors", "the time of the day to night" -> "the time of the night to night"."""
+    if len(source) != len(other) or not source:
+        return False
+    unmatched = list(other)
+    for value in source:
+        match = next((i for i, candidate in enumerate(unmatched) if candidate & value), None)
+        if match is None:
+            return True
+        unmatched.pop(match)
+    return False
+
+
+def _reversed(source: set[str], other: set[str]) -> bool:
+    if source & {"add", "place"} and "remove" not in source:
+        return "remove" in other and not other & {"add", "place"}
+    if "remove" in source and "add" not in source:
+        return "remove" not in other and bool(other & {"add", "place"})
+    return False
