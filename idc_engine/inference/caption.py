@@ -92,7 +92,7 @@ def caption_pairs(
                     max_new_tokens=config.max_new_tokens,
                     prompts=batch_prompts if batch_prompts and any(batch_prompts) else None,
                 )
-                decided = decide(model, pixel_values, texts, scores, batch_prompts)
+                decided = decide(model, pixel_values, texts, scores, batch_prompts, images=batch)
                 captions.extend(decided.captions)
                 confidences.extend(decided.confidences)
                 no_change.extend(decided.probabilities)

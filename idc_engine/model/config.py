@@ -38,8 +38,15 @@ class BLIP2IDCConfig:
     no_change_threshold: float | None = field(
         default=None,
         metadata={
-            "help": "caption a pair with the first of no_change_captions when the model's probability of no change "
-            "is at least this (calibrated on validation pairs); None: greedy captions as generated"
+            "help": "caption a pair with the first of no_change_captions when the probability of no change is at "
+            "least this (calibrated on validation pairs); None: greedy captions as generated"
+        },
+    )
+    no_change_weights: tuple[float, ...] = field(
+        default=(),
+        metadata={
+            "help": "logistic weights (model, difference prior, bias) that combine the model's probability of no "
+            "change with the pair's pixel difference; empty: the model's probability alone"
         },
     )
 
@@ -64,6 +71,12 @@ class BLIP2IDCConfig:
                 raise ValueError(f"no_change_threshold must be in (0, 1], got {self.no_change_threshold!r}")
             if not self.no_change_captions:
                 raise ValueError("no_change_threshold needs no_change_captions: the sentences that mean 'no change'")
+        self.no_change_weights = tuple(float(w) for w in self.no_change_weights)
+        if len(self.no_change_weights) not in (0, 2, 3):
+            raise ValueError(
+                "no_change_weights must be empty, (model, bias) or (model, difference prior, bias), "
+                f"got {self.no_change_weights!r}"
+            )
 
     def save(self, directory) -> Path:
         path = Path(directory) / IDC_CONFIG_NAME
