@@ -148,10 +148,10 @@ def _cmd_calibrate_no_change(args):
 
     folder = Path(args.model)
     if not folder.is_dir():
-        raise SystemExit(f"--model {args.model!r}: not a folder; calibration is saved into the model's own folder")
+        raise ValueError(f"--model {args.model!r}: not a folder; calibration is saved into the model's own folder")
     pairs = with_references(split_pairs(read_manifest(args.manifest), args.split))[0]
     if not pairs:
-        raise SystemExit(f"--manifest {args.manifest}: no pairs with references in split {args.split!r}")
+        raise ValueError(f"--manifest {args.manifest}: no pairs with references in split {args.split!r}")
     model = _load_model(args)
     if args.no_change_captions:
         model.config.no_change_captions = tuple(args.no_change_captions)

@@ -41,6 +41,7 @@ from idc_engine.model.text import IGNORE_INDEX
 # every difference narrower than about 2 * EROSIONS + 1 pixels (re-encoding, a sub-pixel shift).
 SIDE, BLUR, LEVEL, EROSIONS = 64, 1.0, 40.0, 3
 AREA_FLOOR = 1e-3  # log(area + floor): an area of zero is finite
+MIN_PAIRS = 5  # unchanged and changed validation pairs, each, that calibration needs at least
 
 
 def _image_features(model: BLIP2IDC, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -238,28 +239,31 @@ class Calibration:
         }
 
 
-def _figures(said_none: np.ndarray, unchanged: np.ndarray, kept_right: np.ndarray) -> dict:
+def _figures(said_none: np.ndarray, unchanged: np.ndarray) -> dict:
     tnr = float(said_none[unchanged].mean()) if unchanged.any() else None
-    changed = float(kept_right[~unchanged].mean()) if (~unchanged).any() else None
-    return {"true_negative_rate": tnr, "changed_right": changed}
+    changed = float((~said_none)[~unchanged].mean()) if (~unchanged).any() else None
+    return {"true_negative_rate": tnr, "changed_still_a_change": changed}
 
 
 def choose_threshold(
-    probabilities: np.ndarray, unchanged: np.ndarray, greedy_none: np.ndarray, changed_right: np.ndarray
+    probabilities: np.ndarray, unchanged: np.ndarray, greedy_none: np.ndarray
 ) -> tuple[float | None, dict, dict]:
-    """The threshold that maximises the mean of the true-negative rate and the share of changed pairs
-    still right; None when never deciding is as good. Returns it with the figures before and after.
+    """The threshold that maximises the balanced accuracy of "no change" — the mean of the true-negative
+    rate and the share of changed pairs still captioned as a change; None when never deciding is as
+    good. Returns it with the figures before and after.
 
+    Balanced, so that a validation split with few unchanged pairs weighs them as much as the rest; and
+    on "still a change" rather than "still right", so that a model that misreads most changes is not
+    pushed to call everything unchanged (a wrong change caption still tells the user to look).
     Every threshold in (c[k-1], c[k]] of the sorted probabilities decides alike on these pairs; of the
     best such range (the widest, if several tie) the middle in logit space is kept, as far as possible
-    from both neighbours. ``changed_right``: per changed pair, whether its greedy caption is right (a
-    changed pair turned into "no change" is wrong whatever it said before).
+    from both neighbours.
     """
     candidates = np.unique(probabilities)
     outcomes = []
     for threshold in [None, *candidates]:
         decided = np.zeros(len(probabilities), bool) if threshold is None else probabilities >= threshold
-        figures = _figures(greedy_none | decided, unchanged, changed_right & ~decided)
+        figures = _figures(greedy_none | decided, unchanged)
         outcomes.append((threshold, float(np.mean([v for v in figures.values() if v is not None])), figures))
     before = outcomes[0][2]
     best = max(score for _, score, _ in outcomes)
@@ -289,8 +293,8 @@ def calibrate_no_change(
 
     A pair is unchanged when ``reader`` (default: the registered reader that reads every pair, see
     ``idc_engine.metrics.change_level``) finds no change in its references, or, without a reader,
-    when its references are all no-change sentences. With a reader a changed pair counts as right
-    when its caption reads exactly as its changes; without one, when it is not turned into "no change".
+    when its references are all no-change sentences. Needs at least ``MIN_PAIRS`` of each kind: a
+    threshold fitted on fewer follows noise.
     ``difference_prior``: True fits logistic weights on the model's probability and the prior; False
     thresholds the model's probability alone; "auto" tries both and keeps the prior only where it
     does better on ``pairs``.
@@ -311,10 +315,10 @@ def calibrate_no_change(
         unchanged = np.array([not t for t in truths])
     else:
         unchanged = np.array([all(is_no_change(c, sentences) for c in p.captions) for p in pairs])
-    if not unchanged.any() or unchanged.all():
+    if unchanged.sum() < MIN_PAIRS or (~unchanged).sum() < MIN_PAIRS:
         raise ValueError(
-            f"pairs: calibrating needs both unchanged and changed pairs, got {int(unchanged.sum())} unchanged "
-            f"of {len(pairs)}"
+            f"pairs: calibrating needs at least {MIN_PAIRS} unchanged and {MIN_PAIRS} changed pairs, got "
+            f"{int(unchanged.sum())} unchanged of {len(pairs)}"
         )
     threshold, weights = model.config.no_change_threshold, model.config.no_change_weights
     model.config.no_change_threshold, model.config.no_change_weights = None, ()
@@ -336,16 +340,12 @@ def calibrate_no_change(
         model.config.no_change_threshold, model.config.no_change_weights = threshold, weights
         raise
     greedy_none = np.array([is_no_change(c, sentences) for c in captions])
-    if reader is not None:
-        right = np.array([reader.read(c) == t for c, t in zip(captions, truths)])
-    else:
-        right = ~greedy_none
     options = []
     for prior in (False, True) if difference_prior == "auto" else (difference_prior,):
         areas = np.array([difference_area(*pair) for pair in images]) if prior else None
         weights = fit_logistic(features(model_says, areas), unchanged) if prior else ()
         probabilities = decision_probability(model_says, areas, weights)
-        threshold, before, after = choose_threshold(probabilities, unchanged, greedy_none, right & ~unchanged)
+        threshold, before, after = choose_threshold(probabilities, unchanged, greedy_none)
         score = np.mean([v for v in after.values() if v is not None])
         options.append((score, threshold, weights if threshold is not None else (), before, after))
     # The prior only where it does strictly better: the model alone needs no aligned pair.
