@@ -166,3 +166,18 @@ def test_calibration_sets_the_config_from_validation_pairs(tiny, shapes_pairs):
     with pytest.raises(ValueError, match="calibrating needs at least 5 unchanged and 5 changed pairs"):
         changed = [p for p in pairs if p.category != "none"]
         calibrate_no_change(tiny, changed, [images[pairs.index(p)] for p in changed])
+
+
+def test_two_stream_models_score_sentences_as_their_forward_does(shapes_pairs):
+    from idc_engine.model.tiny import build_tiny
+
+    model = build_tiny(config=BLIP2IDCConfig(encoding="two-stream")).eval()
+    _, images, _ = load_pairs(shapes_pairs[:2])
+    pixel_values = model.pixel_values(images)
+    scored = sentences_log_probs(model, pixel_values, NONE[:1])
+    batch = model.text_batch([NONE[0]] * 2)
+    tokens = int((batch["labels"][0, 1:] != -100).sum())
+    with torch.no_grad():
+        for row in range(2):
+            loss = model(pixel_values[row : row + 1], **{n: v[row : row + 1] for n, v in batch.items()}).loss
+            assert scored[row, 0] == pytest.approx(-loss.item() * tokens, abs=1e-3)

@@ -168,3 +168,20 @@ def test_readings_are_sets_of_changes():
         ChangeReading("move", "red", "circle"),
         ChangeReading("add", "blue", "square"),
     }
+
+
+def test_reports_say_in_words_when_free_text_cannot_be_scored_change_by_change():
+    from idc_engine.metrics.report import evaluate, format_report
+
+    free = [IDCPair(f"f{i}", "r.png", "m.png", ["a man put on a hat", "someone wears a hat"]) for i in range(3)]
+    report = evaluate(free, {p.id: "a man wears a hat" for p in free})
+    assert report.systems["model"].change_level is None
+    text = format_report(report)
+    assert "change by change: not measured" in text and "false change" not in text.split("\n")[0]
+    assert report.to_dict()["systems"]["model"]["change_level"] is None
+
+    shapes = [UNCHANGED, TWO]
+    report = evaluate(shapes, {"same": "the purple triangle moved", "two": "the red circle moved"})
+    header = format_report(report).split("\n")[0]
+    assert "exact" in header and "false change" in header and "change F1" in header
+    assert report.to_dict()["systems"]["model"]["change_level"]["false_change_rate"] == 1.0
