@@ -3,13 +3,18 @@
     python benchmarks/review_queue.py [--model tiny] [--pairs 500] [--out benchmarks/results/review_queue.json]
 
 On shapes-change test pairs, where a caption can be read back and checked (``exactly_right``), the
-model captions every pair with its confidence (mean token log-probability, the value the review
-queue sorts by). Reported per distribution: the share of wrong captions; the AUROC of confidence
-for "caption exactly right" (0.5 = no better than chance); the share of wrong captions among the
-first 10 % of the queue (least confident first) against a random order, whose expected share is
-the overall wrong rate. Two distributions: the one the embedded checkpoint was pretrained on
-(object radius 0.15-0.19) and the demo's smaller objects (0.10-0.12), where it errs more.
-Prints a table and writes JSON.
+model captions every pair with its confidence (the value the review queue sorts by). Reported per
+distribution: the share of wrong captions; the AUROC of confidence for "caption exactly right" (0.5 =
+no better than chance); the share of wrong captions among the first 10 % of the queue (least
+confident first) against a random order, whose expected share is the overall wrong rate. Two
+distributions: the one the embedded checkpoint was pretrained on (object radius 0.15-0.19) and the
+demo's smaller objects (0.10-0.12), where it errs more.
+
+Three signals, each on the captions it goes with: the mean token log-probability of greedy captions
+(idc's confidence until issue 15), the log-probability per root token of the same captions, and
+what captioning writes now: the captions after the model's "no change" decision, with the
+decision's probability in their confidence (``idc_engine.inference.no_change.decide``). Prints a
+table and writes JSON.
 """
 
 from __future__ import annotations
@@ -38,18 +43,39 @@ DISTRIBUTIONS = {
 
 def measure(model_spec: str, pairs_count: int, seed: int, work: Path) -> dict:
     model = load_model(model_spec)
+    decision = model.config.no_change_threshold
     results = {}
     for name, radii in DISTRIBUTIONS.items():
         folder = work / name.split(" (")[0].replace(" ", "-").replace("'", "")
         manifest = generate(folder, train=0, test=pairs_count, config=ShapesChangeConfig(seed=seed, **radii))
         pairs = split_pairs(read_manifest(manifest), "test")
+        model.config.no_change_threshold = None
+        greedy = caption_idc_pairs(model, pairs, GenerationConfig(batch_size=64), skip_bad=False)
+        model.config.no_change_threshold = decision
         started = time.perf_counter()
         result = caption_idc_pairs(model, pairs, GenerationConfig(batch_size=64), skip_bad=False)
         seconds = time.perf_counter() - started
-        right = np.array([exactly_right(p, result.captions[p.id]) for p in pairs])
-        confidences = np.array([result.confidences[p.id] for p in pairs])
-        results[name] = {**queue_figures(confidences, right), "caption_seconds": round(seconds, 1)}
+        right = np.array([exactly_right(p, greedy.captions[p.id]) for p in pairs])
+        root = np.array([greedy.confidences[p.id] for p in pairs])
+        tokens = np.array([_tokens(model, greedy.captions[p.id]) for p in pairs])
+        signals = {
+            "mean token log-probability (greedy captions)": (root * np.sqrt(tokens) / tokens, right),
+            "log-probability per root token (greedy captions)": (root, right),
+        }
+        if decision is not None:
+            decided_right = np.array([exactly_right(p, result.captions[p.id]) for p in pairs])
+            confidences = np.array([result.confidences[p.id] for p in pairs])
+            signals["with the no-change decision (what captioning writes)"] = (confidences, decided_right)
+        results[name] = {
+            signal: {**queue_figures(values, ok), "caption_seconds": round(seconds, 1)}
+            for signal, (values, ok) in signals.items()
+        }
     return results
+
+
+def _tokens(model, caption: str) -> int:
+    """The caption's tokens and its EOS, as its confidence counts them."""
+    return int((model.text_batch([caption])["labels"][0, 1:] != -100).sum())
 
 
 def main(argv=None):
@@ -61,12 +87,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="idc-review-queue-") as work:
         results = measure(args.model, args.pairs, args.seed, Path(work))
-    print(f"{'distribution':<44}{'wrong':>8}{'AUROC':>8}{'wrong in first 10%':>20}{'random':>9}")
-    for name, row in results.items():
-        print(
-            f"{name:<44}{row['wrong_share']:>8.1%}{row['auroc_confidence_for_right']:>8.3f}"
-            f"{row['wrong_share_first_10pct_queue']:>20.1%}{row['wrong_share_first_10pct_random']:>9.1%}"
-        )
+    print(f"{'distribution / signal':<70}{'wrong':>8}{'AUROC':>8}{'wrong in first 10%':>20}{'random':>9}")
+    for name, signals in results.items():
+        print(name)
+        for signal, row in signals.items():
+            print(
+                f"  {signal:<68}{row['wrong_share']:>8.1%}{row['auroc_confidence_for_right']:>8.3f}"
+                f"{row['wrong_share_first_10pct_queue']:>20.1%}{row['wrong_share_first_10pct_random']:>9.1%}"
+            )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": args.model, "seed": args.seed, "results": results}, indent=2) + "\n")

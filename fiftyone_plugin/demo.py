@@ -52,10 +52,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     dataset, results, maps = build_demo_dataset(args.demo_dir, args.name)
     cider = results.metrics["CIDEr-D"] * 100
+    level = results.change_level or {}
+    right = level.get("true_negative_rate")
+    unchanged = f", unchanged pairs right {right:.0%} (demo_false_change)" if right is not None else ""
     print(
         f"FiftyOne dataset {dataset.name!r}: {len(dataset.select_group_slices())} samples in "
-        f"{len(dataset.select_group_slices('modified'))} pair groups; test CIDEr-D {cider:.1f} (eval key 'demo'); "
-        f"attention heatmaps of {maps['pairs']} test pairs on both slices (idc_attention), "
+        f"{len(dataset.select_group_slices('modified'))} pair groups; test CIDEr-D {cider:.1f}{unchanged} "
+        f"(eval key 'demo'); attention heatmaps of {maps['pairs']} test pairs on both slices (idc_attention), "
         f"{maps['regions']} difference regions (idc_regions)"
     )
     print(f"open it in the App:  .venv/bin/fiftyone app launch {dataset.name}")

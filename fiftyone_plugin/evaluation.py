@@ -3,6 +3,14 @@
 Per-sample scores go to ``<eval_key>_cider``, ``<eval_key>_bleu4``, ``<eval_key>_meteor`` and
 ``<eval_key>_rouge_l`` on both slices of each evaluated group; the dataset-level metrics, the
 per-category table and the baselines (scored on the same references) are the run's results.
+
+Where a change reader reads the pairs' references (``idc_engine.metrics.change_level``; shapes-change
+today), the run is also scored change by change: ``results.change_level`` holds the true-negative
+and false-change rates on unchanged pairs, the hallucination rate and change-level precision /
+recall / F1 (``None`` for free-text references, which no reader understands), and the modified slice
+gets ``<eval_key>_false_change`` (on unchanged pairs: True when the caption states a change, False
+when it says nothing changed; None elsewhere) and ``<eval_key>_hallucinated`` (True when the caption
+names an object that is in neither image; None where that cannot be checked).
 Re-running a key first deletes that key's fields and nothing else.
 """
 
@@ -18,10 +26,12 @@ from idc_engine.metrics.baselines import BaselineConfig
 from idc_engine.metrics.report import evaluate
 
 PER_SAMPLE = {"CIDEr-D": "cider", "BLEU-4": "bleu4", "METEOR": "meteor", "ROUGE-L": "rouge_l"}
+# Change-level flags, on the modified slice only: per-pair value name -> field suffix.
+CHANGE_FLAGS = {"false_change": "false_change", "hallucinated": "hallucinated"}
 
 
 def sample_fields(eval_key: str) -> list[str]:
-    return [f"{eval_key}_{suffix}" for suffix in PER_SAMPLE.values()]
+    return [f"{eval_key}_{suffix}" for suffix in (*PER_SAMPLE.values(), *CHANGE_FLAGS.values())]
 
 
 REFERENCES = ("captions", "reviewed")
@@ -54,7 +64,12 @@ class IDCCaptionEvaluation(foev.EvaluationMethod):
 
     def rename(self, samples, eval_key, new_eval_key):
         dataset = samples._dataset
-        dataset.rename_sample_fields(dict(zip(sample_fields(eval_key), sample_fields(new_eval_key))))
+        # A run on free-text references has no change-level fields to rename.
+        names = {
+            a: b for a, b in zip(sample_fields(eval_key), sample_fields(new_eval_key)) if dataset.has_sample_field(a)
+        }
+        if names:
+            dataset.rename_sample_fields(names)
 
     def cleanup(self, samples, eval_key):
         dataset = samples._dataset
@@ -79,6 +94,8 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
         left_out=None,
         pairs=None,
         unreferenced=None,
+        change_level=None,
+        change_level_by_category=None,
         backend=None,
     ):
         super().__init__(samples, config, eval_key, backend=backend)
@@ -93,6 +110,10 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
         self.baselines = baselines or {}
         # Exact readings of the captions (shapes-change references only; None elsewhere).
         self.change_reading = change_reading
+        # Change by change (true_negative_rate, false_change_rate, hallucination_rate, precision, recall,
+        # f1, unchanged_pairs, ...); None where no reader reads the references (free text).
+        self.change_level = change_level
+        self.change_level_by_category = change_level_by_category
 
     @classmethod
     def _from_dict(cls, d, samples, config, eval_key):
@@ -104,6 +125,8 @@ class IDCCaptionEvaluationResults(foev.EvaluationResults):
             per_category=d.get("per_category"),
             baselines=d.get("baselines"),
             change_reading=d.get("change_reading"),
+            change_level=d.get("change_level"),
+            change_level_by_category=d.get("change_level_by_category"),
             left_out=d.get("left_out"),
             pairs=d.get("pairs"),
             unreferenced=d.get("unreferenced"),
@@ -138,7 +161,7 @@ def evaluate_idc_captions(
             raise ValueError("references 'reviewed': no pair of the view has an accepted or edited caption")
     else:
         pairs = dataset_to_pairs(samples)
-    group_ids, pair_ids, predictions = modified.values([f"{GROUP_FIELD}.id", "pair_id", pred_field])
+    modified_ids, group_ids, pair_ids, predictions = modified.values(["id", f"{GROUP_FIELD}.id", "pair_id", pred_field])
     captioned = {pid: c for pid, c in zip(pair_ids, predictions) if isinstance(c, str)}
     if not captioned:
         raise ValueError(f"pred_field {pred_field!r}: none of the {len(pair_ids)} pairs has a caption")
@@ -169,6 +192,12 @@ def evaluate_idc_captions(
     for metric, suffix in PER_SAMPLE.items():
         values = {sid: by_group[gid][metric] for sid, gid in zip(sample_ids, sample_groups) if gid in by_group}
         dataset.set_values(f"{eval_key}_{suffix}", values, key_field="id")
+    level = model.change_level
+    if level is not None:
+        sample_of = dict(zip(pair_ids, modified_ids))
+        for flag, suffix in CHANGE_FLAGS.items():
+            values = {sample_of[pid]: flags[flag] for pid, flags in level.per_sample.items()}
+            dataset.set_values(f"{eval_key}_{suffix}", values, key_field="id")
     results = IDCCaptionEvaluationResults(
         samples,
         config,
@@ -176,11 +205,18 @@ def evaluate_idc_captions(
         metrics=model.table["all"],
         per_category={k: v for k, v in model.table.items() if k != "all"},
         baselines={
-            name: {"note": system.note, "table": system.table, "change_reading": system.reading}
+            name: {
+                "note": system.note,
+                "table": system.table,
+                "change_reading": system.reading,
+                "change_level": system.change_level.to_dict() if system.change_level else None,
+            }
             for name, system in report.systems.items()
             if name != "model"
         },
         change_reading=model.reading,
+        change_level=level.to_dict() if level is not None else None,
+        change_level_by_category=level.by_category if level is not None else None,
         left_out={"count": len(report.left_out), "pairs": report.left_out[:20]},
         pairs={"count": len(model.predictions), "digest": pairs_digest(model.predictions)},
         unreferenced={"count": len(report.unreferenced), "pairs": report.unreferenced[:20]},

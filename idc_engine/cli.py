@@ -170,6 +170,29 @@ def _cmd_evaluate(args):
         print(f"report -> {args.out}")
 
 
+def _cmd_calibrate_no_change(args):
+    from idc_engine.data.loading import load_pairs
+    from idc_engine.data.manifest import read_manifest
+    from idc_engine.data.pair import split_pairs, with_references
+    from idc_engine.inference.no_change import calibrate_no_change
+
+    folder = Path(args.model)
+    if not folder.is_dir():
+        raise ValueError(f"--model {args.model!r}: not a folder; calibration is saved into the model's own folder")
+    pairs = with_references(split_pairs(read_manifest(args.manifest), args.split))[0]
+    if not pairs:
+        raise ValueError(f"--manifest {args.manifest}: no pairs with references in split {args.split!r}")
+    model = _load_model(args)
+    if args.no_change_captions:
+        model.config.no_change_captions = tuple(args.no_change_captions)
+    pairs, images, report = load_pairs(pairs, skip_bad=True)
+    prior = {"auto": "auto", "yes": True, "no": False}[args.difference_prior]
+    calibration = calibrate_no_change(model, pairs, images, difference_prior=prior)
+    model.config.save(folder)
+    print(json.dumps(calibration.to_dict(), indent=2))
+    print(f"no-change decision saved in {folder / 'idc_config.json'}; {report.summary()}")
+
+
 def _cmd_augment(args):
     from idc_engine.data.manifest import read_manifest
     from idc_engine.synth.augment import SynedConfig, augment, load_editor, load_variator
@@ -394,6 +417,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(refs, ReferenceConfig)
     add_config_arguments(refs, LLMVariatorConfig, prefix="llm", skip=("model_path", "mode", "device"))
     refs.set_defaults(func=_cmd_references)
+
+    calibrate = commands.add_parser(
+        "calibrate-no-change",
+        help="calibrate a model's 'no change' decision on validation pairs and save it in the model's folder",
+    )
+    calibrate.add_argument("--model", required=True, help="checkpoint or adapter folder (its idc_config.json)")
+    calibrate.add_argument("--manifest", required=True)
+    calibrate.add_argument("--split", default="validation", choices=["train", "validation"])
+    calibrate.add_argument("--no-change-captions", nargs="+", default=None, help="set the model's no-change sentences")
+    calibrate.add_argument(
+        "--difference-prior", default="auto", choices=["auto", "yes", "no"], help="combine with the pixel prior"
+    )
+    calibrate.add_argument("--device", default=None)
+    calibrate.add_argument("--base-model", default=None, help="the base of an adapter made on another machine")
+    calibrate.set_defaults(func=_cmd_calibrate_no_change)
 
     demo = commands.add_parser("demo", help="benchmark, adapt the tiny model, caption, evaluate: end to end on CPU")
     demo.add_argument("--out", default="runs/demo", help="demo folder")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from idc_engine.data.manifest import read_manifest
 from idc_engine.data.pair import IDCPair, split_pairs
-from idc_engine.data.shapes_change import ShapesChangeConfig, describe_pair, generate
+from idc_engine.data.shapes_change import TEMPLATES, ShapesChangeConfig, describe_pair, generate
 from idc_engine.model.config import BLIP2IDCConfig
 from idc_engine.model.tiny import DESCRIBE_PROMPT, TinyPresetConfig, build_tiny
 from idc_engine.provenance import git_revision, provenance
@@ -93,7 +93,8 @@ def pretrain_tiny(config: PretrainConfig, out_dir, preset: TinyPresetConfig | No
         manifest = generate(work / "data", config.pairs, 0, config.validation_pairs, data_config)
         pairs = read_manifest(manifest)
         train_pairs = mixture(split_pairs(pairs, "train"), config.description_share)
-        model = build_tiny(preset, BLIP2IDCConfig(encoding=config.encoding))
+        # Taught to say "no change" in five ways: training ends by calibrating its no-change decision.
+        model = build_tiny(preset, BLIP2IDCConfig(encoding=config.encoding, no_change_captions=TEMPLATES["none"]))
         # Steps, not minutes, so that the same command reproduces the same checkpoint on any machine.
         train_config = TrainConfig(
             finetune="full",

@@ -16,6 +16,7 @@ COMMANDS = [
     "evaluate",
     "augment",
     "references",
+    "calibrate-no-change",
     "demo",
     "pretrain-tiny",
 ]
@@ -143,6 +144,30 @@ def test_make_benchmark_train_caption_evaluate(tmp_path, tiny_dir, capsys):
     assert saved["table"]["all"]["count"] == 9
     assert set(saved["table"]["all"]) >= {"BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"}
     assert 0.0 <= saved["change_reading"]["all"]["exact"] <= saved["change_reading"]["all"]["type"] <= 1.0
+    # Change by change, on the console and in the report.
+    assert "false change" in printed and "change F1" in printed and "change by change" in printed
+    assert saved["change_level"]["reader"] == "shapes-change" and saved["change_level"]["pairs"] == 9
+    assert set(saved["change_flags"]) == set(saved["predictions"])
+
+
+def test_calibrate_no_change_saves_the_decision_in_the_models_folder(tmp_path, shapes_dir, capsys):
+    import shutil
+
+    from idc_engine.model.base_reference import TINY_CHECKPOINT
+    from idc_engine.model.config import BLIP2IDCConfig
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(TINY_CHECKPOINT, folder)
+    config = BLIP2IDCConfig.load(folder)
+    config.no_change_threshold, config.no_change_weights = None, ()
+    config.save(folder)
+    manifest = str(shapes_dir / "manifest.jsonl")
+    assert main(["calibrate-no-change", "--model", str(folder), "--manifest", manifest, "--split", "train"]) == 0
+    saved = BLIP2IDCConfig.load(folder)
+    assert saved.no_change_threshold is not None and 0 < saved.no_change_threshold <= 1
+    assert '"true_negative_rate"' in capsys.readouterr().out
+    assert main(["calibrate-no-change", "--model", "tiny", "--manifest", manifest]) == 2
+    assert "not a folder" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

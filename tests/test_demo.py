@@ -7,7 +7,9 @@ from idc_engine.demo import DemoConfig, run_demo
 
 
 def test_demo_writes_predictions_a_report_and_the_fiftyone_dataset(tmp_path, capsys):
-    config = DemoConfig(train_pairs=48, validation_pairs=8, test_pairs=30, minutes=0.05, batch_size=8, examples=3)
+    config = DemoConfig(
+        train_pairs=48, validation_pairs=8, test_pairs=30, hard_test_pairs=12, steps=4, batch_size=8, examples=3
+    )
     summary = run_demo(config, tmp_path)
 
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
@@ -20,8 +22,19 @@ def test_demo_writes_predictions_a_report_and_the_fiftyone_dataset(tmp_path, cap
     assert model["count"] == 30 and model["unread"] < 0.5  # the embedded model speaks in the benchmark's words
     # The embedded checkpoint already reads the images: it beats the one-sentence baseline.
     assert summary["cider_vs_mean_sentence"]["all"] > 1.5
+    # Every system is also scored change by change, in the report and on the console.
+    for name in systems:
+        level = systems[name]["change_level"]
+        assert level["reader"] == "shapes-change" and level["pairs"] == 30
+        assert {"false_change_rate", "true_negative_rate", "f1", "hallucination_rate"} <= set(level)
+    assert summary["training"]["steps"] == 4 and summary["model_change_level"] == systems["model"]["change_level"]
+    hard = json.loads((tmp_path / "report.json").read_text())["hard_report"]["systems"]
+    assert hard["model"]["change_level"]["pairs"] == 12
     printed = capsys.readouterr().out
-    assert "right change (exact / type)" in printed
+    assert "right change (exact / type)" in printed and "harder test pairs" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("system"))
+    assert all(column in header for column in ("CIDEr-D", "exact", "false change", "change F1"))
+    assert printed.count("change by change") == 2
     assert "PTBTokenizer" not in printed
 
     import fiftyone as fo

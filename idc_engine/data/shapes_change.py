@@ -6,6 +6,16 @@ colour (``color``), appears (``add``), disappears (``drop``) or moves (``move``)
 slight blur or brightness jitter), so pixel equality never reveals "no change". Every pair has at
 least five reference captions in varied wording, and the changed object's box is stored in
 ``metadata["boxes"]`` as relative ``[x, y, w, h]`` in each image.
+
+Two options, off by default so that a seed's pairs stay as they were, make the benchmark harder where a
+captioner fails quietly: ``two_change_share`` turns some changed pairs into pairs holding two changes
+(category ``two_changes``; each reference joins one caption of each change with "and"), and
+``strong_noise_share`` gives some pairs (changed or not) a stronger non-semantic perturbation on top
+of the usual one: a camera shift of up to two pixels, contrast and brightness jitter, and heavy JPEG
+or sensor noise. An unchanged pair so perturbed has the category ``none_noisy``: nothing changed, but
+a pixel difference no longer says so. ``none_share`` sets the share of unchanged pairs (by default
+as likely as each change type). These draws come from a second generator of their own, so a pair
+that none of them selects is the same pair as without them.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES = ("circle", "square", "triangle")
 CHANGE_TYPES = ("color", "add", "drop", "move", "none")
+TWO_CHANGES = "two_changes"  # category of a pair that holds two changes (two_change_share)
+NONE_NOISY = "none_noisy"  # category of an unchanged pair with strong non-semantic noise (strong_noise_share)
 # Half the side of a square of radius r: a square this size reads as large as the circle.
 SQUARE_HALF_SIDE = 0.85
 
@@ -86,6 +98,21 @@ class ShapesChangeConfig:
     max_radius: float = field(default=0.19, metadata={"help": "largest object radius, fraction of the side"})
     change_types: tuple[str, ...] = field(default=CHANGE_TYPES, metadata={"help": "change types to draw from"})
     seed: int = field(default=0, metadata={"help": "seed; the same seed and sizes give the same pairs"})
+    none_share: float | None = field(
+        default=None, metadata={"help": "share of unchanged pairs; None: as likely as each change type"}
+    )
+    two_change_share: float = field(
+        default=0.0, metadata={"help": "share of changed pairs that hold two changes (category two_changes)"}
+    )
+    strong_noise_share: float = field(
+        default=0.0,
+        metadata={"help": "share of pairs with strong non-semantic noise (camera shift, heavy JPEG or sensor noise)"},
+    )
+
+    @property
+    def has_extras(self) -> bool:
+        """Whether any option that draws from the pair's second generator is on."""
+        return self.none_share is not None or self.two_change_share > 0 or self.strong_noise_share > 0
 
     def __post_init__(self):
         if self.image_size < 32:
@@ -106,6 +133,25 @@ class ShapesChangeConfig:
             raise ValueError(f"change_types must be a non-empty subset of {CHANGE_TYPES}, got {self.change_types}")
         if "drop" in self.change_types and self.min_objects < 2 and self.max_objects < 2:
             raise ValueError("change type 'drop' needs scenes of at least 2 objects (max_objects >= 2)")
+        for name in ("two_change_share", "strong_noise_share"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a share in [0, 1], got {value!r}")
+        if self.none_share is not None:
+            if not isinstance(self.none_share, (int, float)) or not 0.0 <= self.none_share <= 1.0:
+                raise ValueError(f"none_share must be a share in [0, 1] or None, got {self.none_share!r}")
+            changes = [t for t in self.change_types if t != "none"]
+            if self.none_share > 0 and "none" not in self.change_types:
+                raise ValueError(f"none_share {self.none_share} needs 'none' in change_types, got {self.change_types}")
+            if self.none_share < 1 and not changes:
+                raise ValueError(f"none_share {self.none_share} below 1 needs a change type besides 'none'")
+        if self.two_change_share > 0:
+            if self.max_objects < 2:
+                raise ValueError(
+                    f"two_change_share needs scenes of at least 2 objects, got max_objects {self.max_objects}"
+                )
+            if not [t for t in self.change_types if t != "none"]:
+                raise ValueError("two_change_share needs a change type besides 'none' in change_types")
 
 
 @dataclass
@@ -147,6 +193,35 @@ def render_scene(objects: list[Shape], size: int, background: int) -> Image.Imag
             points = [(cx + r * math.sin(a), cy - r * math.cos(a)) for a in (0, 2 * math.pi / 3, 4 * math.pi / 3)]
             draw.polygon(points, fill=fill)
     return canvas.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def strong_nuisance(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, str]:
+    """A stronger perturbation that still leaves the caption true: the camera shifted by up to two
+    pixels (sub-pixel, so every edge changes), contrast and brightness jitter, then heavy JPEG or
+    sensor noise. Beside objects of a few pixels it moves many pixels a lot, as a real change does."""
+    dx, dy = (float(v) for v in rng.uniform(-2.0, 2.0, size=2))
+    corner = image.getpixel((0, 0))
+    shifted = image.transform(
+        image.size, Image.Transform.AFFINE, (1, 0, dx, 0, 1, dy), resample=Image.Resampling.BICUBIC, fillcolor=corner
+    )
+    array = np.asarray(shifted, dtype=np.float32)
+    contrast, brightness = float(rng.uniform(0.85, 1.15)), float(rng.uniform(-15, 15))
+    array = (array - array.mean()) * contrast + array.mean() + brightness
+    if rng.random() < 0.5:
+        sigma = float(rng.uniform(4.0, 9.0))
+        array = array + rng.normal(0.0, sigma, size=array.shape)
+        last = f"sensor noise {sigma:.1f}"
+    else:
+        last = None
+    result = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+    if last is None:
+        quality = int(rng.integers(20, 40))
+        buffer = io.BytesIO()
+        result.save(buffer, format="JPEG", quality=quality)
+        buffer.seek(0)
+        result = Image.open(buffer).convert("RGB")
+        last = f"jpeg {quality}"
+    return result, f"strong: shift ({dx:+.1f}, {dy:+.1f}) px, contrast {contrast:.2f}, {last}"
 
 
 def nuisance(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, str]:
@@ -201,42 +276,91 @@ class SceneSampler:
         return objects
 
 
-def make_pair(config: ShapesChangeConfig, index: int, split: str, rng: np.random.Generator) -> dict:
-    """Sample one scene and one change; return the two images and the pair's annotations."""
+def make_pair(
+    config: ShapesChangeConfig,
+    index: int,
+    split: str,
+    rng: np.random.Generator,
+    extra: np.random.Generator | None = None,
+) -> dict:
+    """Sample one scene and one change (or two, or none); return the two images and the pair's annotations.
+
+    ``extra`` draws what the options ``none_share``, ``two_change_share`` and ``strong_noise_share``
+    decide; ``rng`` draws everything else, exactly as when the options are off.
+    """
     sampler = SceneSampler(config, rng)
+    if extra is None and config.has_extras:
+        extra = np.random.default_rng(int(rng.integers(2**63)))
+    odds = extra.random(3) if config.has_extras else np.ones(3)
+    changes = [t for t in config.change_types if t != "none"]
     for _ in range(100):
-        change = config.change_types[int(rng.integers(len(config.change_types)))]
-        low = max(config.min_objects, 2 if change == "drop" else 1)
-        count = int(rng.integers(low, config.max_objects + 1))
-        before = sampler.scene(count)
-        result = apply_change(change, before, sampler)
+        if config.none_share is None:
+            change = config.change_types[int(rng.integers(len(config.change_types)))]
+        else:
+            change = "none" if odds[0] < config.none_share else changes[int(rng.integers(len(changes)))]
+        if change != "none" and odds[1] < config.two_change_share:
+            second = changes[int(rng.integers(len(changes)))]
+            # Each change other than an addition needs an object of its own; two removals leave one.
+            targets = sum(c != "add" for c in (change, second)) + ((change, second).count("drop") == 2)
+            low = max(config.min_objects, targets)
+            if low > config.max_objects:
+                continue
+            count = int(rng.integers(low, config.max_objects + 1))
+            before = sampler.scene(count)
+            result = apply_two_changes((change, second), before, sampler)
+        else:
+            low = max(config.min_objects, 2 if change == "drop" else 1)
+            count = int(rng.integers(low, config.max_objects + 1))
+            before = sampler.scene(count)
+            result = apply_change(change, before, sampler)
         if result is not None:
             break
     else:
         raise RuntimeError(f"shapes-change: could not place a change for pair {index} of split {split!r}")
-    after, target, new_color, boxes = result
     background = int(rng.integers(185, 235))
     reference = render_scene(before, config.image_size, background)
-    modified, noise = nuisance(render_scene(after, config.image_size, background), rng)
-    words = {"color": target.color, "shape": target.shape, "new_color": new_color} if target else {}
-    captions = [template.format(**words) for template in TEMPLATES[change]]
-    metadata = {
-        "change": {"type": change, **words},
-        "boxes": boxes,
-        "noise": noise,
-        "objects_reference": [asdict(o) for o in before],
-        "objects_modified": [asdict(o) for o in after],
-    }
+    if isinstance(result, TwoChanges):
+        after = result.after
+        modified, noise = nuisance(render_scene(after, config.image_size, background), rng)
+        captions = result.captions()
+        category = TWO_CHANGES
+        metadata = {
+            "change": {"type": TWO_CHANGES},
+            "changes": result.words(),
+            "boxes": result.boxes[0],
+            "boxes_all": result.boxes,
+        }
+    else:
+        after, target, new_color, boxes = result
+        modified, noise = nuisance(render_scene(after, config.image_size, background), rng)
+        words = {"color": target.color, "shape": target.shape, "new_color": new_color} if target else {}
+        captions = [template.format(**words) for template in TEMPLATES[change]]
+        category = change
+        metadata = {"change": {"type": change, **words}, "boxes": boxes}
+    if odds[2] < config.strong_noise_share:
+        modified, strong = strong_nuisance(modified, extra)
+        noise = f"{noise}; {strong}"
+        if category == "none":
+            category = NONE_NOISY
+    metadata.update(
+        {
+            "noise": noise,
+            "objects_reference": [asdict(o) for o in before],
+            "objects_modified": [asdict(o) for o in after],
+        }
+    )
     return {
         "reference": reference,
         "modified": modified,
         "captions": captions,
-        "category": change,
+        "category": category,
         "metadata": metadata,
     }
 
 
-def apply_change(change: str, before: list[Shape], sampler: SceneSampler):
+def apply_change(change: str, before: list[Shape], sampler: SceneSampler, keep: int | None = None):
+    """Carry out ``change`` on a copy of ``before``: (objects after, changed object, new colour, boxes),
+    or None when there was no room. ``keep``: the index of an object the change must leave alone."""
     after = [Shape(**asdict(o)) for o in before]
     if change == "none":
         return after, None, None, {"reference": None, "modified": None}
@@ -248,7 +372,13 @@ def apply_change(change: str, before: list[Shape], sampler: SceneSampler):
         color, shape = sampler.unused_kind(after)
         added = Shape(color, shape, spot[0], spot[1], r)
         return after + [added], added, None, {"reference": None, "modified": added.box()}
-    index = int(sampler.rng.integers(len(after)))
+    if keep is None:
+        index = int(sampler.rng.integers(len(after)))
+    else:
+        choices = [i for i in range(len(after)) if i != keep]
+        if not choices:
+            return None
+        index = choices[int(sampler.rng.integers(len(choices)))]
     target = before[index]
     if change == "drop":
         del after[index]
@@ -266,6 +396,57 @@ def apply_change(change: str, before: list[Shape], sampler: SceneSampler):
         return None
     after[index].x, after[index].y = spot
     return after, target, None, {"reference": target.box(), "modified": after[index].box()}
+
+
+@dataclass
+class TwoChanges:
+    """Two changes carried out one after the other on different objects."""
+
+    after: list[Shape]
+    changes: list[tuple[str, Shape, str | None]]  # (change type, changed object, new colour)
+    boxes: list[dict]
+
+    def words(self) -> list[dict]:
+        return [
+            {"type": change, "color": target.color, "shape": target.shape, "new_color": new_color}
+            for change, target, new_color in self.changes
+        ]
+
+    def captions(self) -> list[str]:
+        """Each reference joins one wording of each change with "and", in both orders."""
+        first, second = (
+            [t.format(**{k: v for k, v in w.items() if k != "type"}) for t in TEMPLATES[w["type"]]]
+            for w in self.words()
+        )
+        captions = []
+        for i in range(max(len(first), len(second))):
+            a, b = first[i % len(first)], second[i % len(second)]
+            captions.append(f"{a} and {b}" if i % 2 == 0 else f"{b} and {a}")
+        return captions
+
+
+def apply_two_changes(changes: tuple[str, str], before: list[Shape], sampler: SceneSampler) -> TwoChanges | None:
+    """The first change, then the second on another object; None when there was no room, or when the
+    two would name the same kind of object (each colour and shape stays unique across both images)."""
+    first = apply_change(changes[0], before, sampler)
+    if first is None:
+        return None
+    middle, target, new_color, boxes = first
+    if changes[0] == "add":
+        keep = len(middle) - 1
+    elif changes[0] == "drop":
+        keep = None
+    else:
+        keep = before.index(target)
+    second = apply_change(changes[1], middle, sampler, keep=keep)
+    if second is None:
+        return None
+    after, target2, new_color2, boxes2 = second
+    if changes[1] in ("add", "color"):
+        created = (new_color2 or target2.color, target2.shape)
+        if created in {(o.color, o.shape) for o in before}:
+            return None
+    return TwoChanges(after, [(changes[0], target, new_color), (changes[1], target2, new_color2)], [boxes, boxes2])
 
 
 def describe_scene(objects: list[dict] | list[Shape]) -> str:
@@ -312,7 +493,8 @@ def generate(
     for split, count in (("train", train), ("validation", validation), ("test", test)):
         for index in range(count):
             rng = np.random.default_rng([config.seed, _SPLIT_CODES[split], index])
-            sample = make_pair(config, index, split, rng)
+            extra = np.random.default_rng([config.seed, _SPLIT_CODES[split], index, 1])
+            sample = make_pair(config, index, split, rng, extra)
             pair_id = f"{split}-{index:06d}"
             ref_path, mod_path = images / f"{pair_id}_ref.png", images / f"{pair_id}_mod.png"
             sample["reference"].save(ref_path)

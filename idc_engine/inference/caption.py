@@ -4,7 +4,8 @@
 captions that the CLI, the FiftyOne operator and ``apply_model`` share: it decodes batch by batch (so
 memory stays bounded), skips and counts a pair whose image cannot be read without losing the rest
 of its batch, gives each pair its own prompt (``metadata["prompt"]``) and returns every caption
-with the model's confidence in it.
+with the model's confidence in it. Both apply the model's "no change" decision
+(:mod:`idc_engine.inference.no_change`) when its config holds a threshold.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from idc_engine.data.images import DEFAULT_MAX_PIXELS
 from idc_engine.data.loading import LoadReport, load_pair
 from idc_engine.data.pair import IDCPair
 from idc_engine.errors import ImageLoadError
+from idc_engine.inference.no_change import decide
 from idc_engine.model.blip2idc import BLIP2IDC
 
 
@@ -42,6 +44,8 @@ class CaptionResult:
     captions: dict[str, str] = field(default_factory=dict)
     confidences: dict[str, float] = field(default_factory=dict)
     report: LoadReport = field(default_factory=LoadReport)
+    # The model's probability that nothing changed, where its no-change decision asked it.
+    no_change_probabilities: dict[str, float] = field(default_factory=dict)
 
 
 def pair_prompts(pairs: list[IDCPair]) -> list[str | None] | None:
@@ -57,11 +61,13 @@ def caption_pairs(
     progress=None,
     prompts: list[str | None] | None = None,
     with_confidence: bool = False,
+    with_no_change: bool = False,
 ):
-    """One caption per (reference, modified) pair, in input order.
+    """One caption per (reference, modified) pair, in input order, after the model's no-change decision.
 
     ``prompts`` gives each pair its own prompt (None entries keep the model's). With
-    ``with_confidence`` the result is ``(captions, confidences)``.
+    ``with_confidence`` the result is ``(captions, confidences)``; with ``with_no_change`` too, a third
+    list holds the model's probability of no change (None where it was not asked).
     """
     config = config or GenerationConfig()
     if prompts is not None and len(prompts) != len(pairs):
@@ -70,6 +76,7 @@ def caption_pairs(
     model.eval()
     captions: list[str] = []
     confidences: list[float] = []
+    no_change: list[float | None] = []
     # Weights trained with frozen bf16 / fp16 parts and float32 adapters only run under autocast.
     mixed = model.device.type == "cuda" and model.dtype != torch.float32
     autocast = torch.autocast("cuda", dtype=model.dtype) if mixed else nullcontext()
@@ -78,18 +85,23 @@ def caption_pairs(
             for start in range(0, len(pairs), config.batch_size):
                 batch = pairs[start : start + config.batch_size]
                 batch_prompts = prompts[start : start + config.batch_size] if prompts else None
+                pixel_values = model.pixel_values(batch)
                 texts, scores = model.generate_with_confidence(
-                    model.pixel_values(batch),
+                    pixel_values,
                     num_beams=config.num_beams,
                     max_new_tokens=config.max_new_tokens,
                     prompts=batch_prompts if batch_prompts and any(batch_prompts) else None,
                 )
-                captions.extend(texts)
-                confidences.extend(scores)
+                decided = decide(model, pixel_values, texts, scores, batch_prompts, images=batch)
+                captions.extend(decided.captions)
+                confidences.extend(decided.confidences)
+                no_change.extend(decided.probabilities)
                 if progress is not None:
                     progress(len(captions), len(pairs))
     finally:
         model.train(was_training)
+    if with_no_change:
+        return captions, confidences, no_change
     return (captions, confidences) if with_confidence else captions
 
 
@@ -122,12 +134,14 @@ def caption_idc_pairs(
                 continue
             batch.append(pair)
         if batch:
-            captions, confidences = caption_pairs(
-                model, images, config, prompts=pair_prompts(batch), with_confidence=True
+            captions, confidences, no_change = caption_pairs(
+                model, images, config, prompts=pair_prompts(batch), with_confidence=True, with_no_change=True
             )
-            for pair, caption, confidence in zip(batch, captions, confidences):
+            for pair, caption, confidence, probability in zip(batch, captions, confidences, no_change):
                 result.captions[pair.id] = caption
                 result.confidences[pair.id] = confidence
+                if probability is not None:
+                    result.no_change_probabilities[pair.id] = probability
             result.report.loaded += len(batch)
         done += len(pairs[start : start + config.batch_size])
         if progress is not None:

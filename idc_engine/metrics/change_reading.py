@@ -4,7 +4,8 @@ CIDEr rewards shared n-grams, so "the red circle was removed" for a red circle t
 scores well: the object words match. On shapes-change every reference is one of a known set of
 templates, so a caption can be read back into (change, colour, shape, new colour) and compared with
 the truth read from the references: the share of pairs whose change type is right, and whose whole
-reading (type and object, and the new colour for recolourings) is right.
+reading (type and object, and the new colour for recolourings) is right. A pair holding two changes
+is described by two templates joined with "and"; its reading is the set of both.
 """
 
 from __future__ import annotations
@@ -50,37 +51,57 @@ def read_change(caption: str | None) -> ChangeReading | None:
     return None
 
 
-def _truth(pair: IDCPair) -> ChangeReading | None:
+def read_changes(caption: str | None) -> frozenset | None:
+    """The set of changes ``caption`` states: one template per change, joined by "and";
+    ``frozenset()`` when it says nothing changed; None when it does not read as templates."""
+    if not caption:
+        return None
+    text = " ".join(caption.lower().replace(".", " ").split())
+    readings = [read_change(part) for part in text.split(" and ")]
+    if any(r is None for r in readings):
+        return None
+    if any(r.change == "none" for r in readings):
+        # "there is no change and the red circle moved" contradicts itself: not a reading.
+        return frozenset() if len(readings) == 1 else None
+    return frozenset(readings)
+
+
+def truth_changes(pair: IDCPair) -> frozenset | None:
+    """The changes of a shapes-change pair, read from its first readable reference (None: none reads)."""
     for caption in pair.captions:
-        reading = read_change(caption)
+        reading = read_changes(caption)
         if reading is not None:
             return reading
     return None
 
 
+def _types(changes: frozenset) -> list[str]:
+    return sorted(c.change for c in changes) or ["none"]
+
+
 def exactly_right(pair: IDCPair, caption: str | None) -> bool:
-    """Whether ``caption`` states exactly the change of a shapes-change pair (type, colours, shape)."""
-    truth = _truth(pair)
+    """Whether ``caption`` states exactly the changes of a shapes-change pair (types, colours, shapes)."""
+    truth = truth_changes(pair)
     if truth is None:
         raise ValueError(f"pair {pair.id!r}: no reference caption reads as a shapes-change template")
-    return read_change(caption) == truth
+    return read_changes(caption) == truth
 
 
 def readable(pairs: list[IDCPair]) -> bool:
-    """Whether every pair's references state a shapes-change (so its captions can be read back)."""
-    return bool(pairs) and all(_truth(p) is not None for p in pairs)
+    """Whether every pair's references state shapes-change changes (so its captions can be read back)."""
+    return bool(pairs) and all(truth_changes(p) is not None for p in pairs)
 
 
 def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[str, dict[str, float]]:
-    """Per category (and "all"): share of pairs with the right change type, and entirely right; and unread."""
+    """Per category (and "all"): share of pairs with the right change types, and entirely right; and unread."""
     rows: dict[str, list[tuple[bool, bool, bool]]] = {}
     for pair in pairs:
         if pair.id not in predictions:
             raise ValueError(f"predictions: no caption for pair {pair.id!r}")
-        truth, read = _truth(pair), read_change(predictions[pair.id])
+        truth, read = truth_changes(pair), read_changes(predictions[pair.id])
         if truth is None:
             raise ValueError(f"pair {pair.id!r}: no reference caption reads as a shapes-change template")
-        outcome = (read is not None and read.change == truth.change, read == truth, read is None)
+        outcome = (read is not None and _types(read) == _types(truth), read == truth, read is None)
         for key in ("all", pair.category or "uncategorised"):
             rows.setdefault(key, []).append(outcome)
     order = ["all"] + sorted(k for k in rows if k != "all")

@@ -8,6 +8,14 @@ from idc_engine.data.loading import load_pairs
 from idc_engine.data.pair import IDCPair, with_references
 from idc_engine.metrics.baselines import BaselineConfig, choose_mean_sentence, nearest_neighbour
 from idc_engine.metrics.captions import MAIN_METRICS, METRICS, CaptionScores, category_table, score_captions
+from idc_engine.metrics.change_level import (
+    NOT_READABLE,
+    ChangeLevel,
+    ChangeReader,
+    choose_reader,
+    format_change_level,
+    score_changes,
+)
 from idc_engine.metrics.change_reading import format_reading, readable, reading_accuracy
 
 
@@ -21,6 +29,7 @@ class SystemResult:
     table: dict[str, dict[str, float]]
     note: str = ""
     reading: dict[str, dict[str, float]] | None = None  # exact readings, on shapes-change references
+    change_level: ChangeLevel | None = None  # change by change, where a reader reads the references
 
 
 @dataclass
@@ -42,6 +51,9 @@ class EvalReport:
                 "note": s.note,
                 "table": s.table,
                 "change_reading": s.reading,
+                "change_level": s.change_level.to_dict() if s.change_level else None,
+                "change_level_by_category": s.change_level.by_category if s.change_level else None,
+                "change_flags": s.change_level.per_sample if s.change_level else None,
                 "per_sample": s.scores.per_sample,
                 "predictions": s.predictions,
             }
@@ -49,13 +61,19 @@ class EvalReport:
         }
 
 
-def score_system(name: str, predictions: dict[str, str], pairs: list[IDCPair], note: str = "") -> SystemResult:
+def score_system(
+    name: str, predictions: dict[str, str], pairs: list[IDCPair], note: str = "", reader: ChangeReader | None = None
+) -> SystemResult:
+    """Caption metrics of ``predictions``, and change by change with ``reader`` (by default the
+    registered reader that reads every pair's references, if one does)."""
     references = {p.id: p.captions for p in pairs}
     categories = {p.id: p.category for p in pairs}
     scores = score_captions(predictions, references, METRICS)
     table = category_table(scores, predictions, references, categories)
     reading = reading_accuracy(predictions, pairs) if readable(pairs) else None
-    return SystemResult(name, predictions, scores, table, note, reading)
+    reader = reader or choose_reader(pairs)
+    level = score_changes(predictions, pairs, reader) if reader else None
+    return SystemResult(name, predictions, scores, table, note, reading, level)
 
 
 def evaluate(
@@ -109,10 +127,17 @@ def evaluate(
 def format_report(report: EvalReport, main: str = "CIDEr-D", scale: float = 100.0) -> str:
     """Two text tables: main metrics per system, and ``main`` per category for every system."""
     names = list(report.systems)
-    lines = [f"{'system':<20}" + "".join(f"{m:>10}" for m in MAIN_METRICS)]
+    levels = {n: report.systems[n].change_level for n in names}
+    changes = any(levels.values())
+    extra = ("exact", "false change", "change F1") if changes else ()
+    lines = [f"{'system':<20}" + "".join(f"{m:>10}" for m in MAIN_METRICS) + "".join(f"{c:>14}" for c in extra)]
     for name in names:
         row = report.systems[name].table["all"]
-        lines.append(f"{name:<20}" + "".join(f"{row[m] * scale:>10.1f}" for m in MAIN_METRICS))
+        line = f"{name:<20}" + "".join(f"{row[m] * scale:>10.1f}" for m in MAIN_METRICS)
+        if changes:
+            summary = levels[name].summary if levels[name] else {}
+            line += "".join(f"{_percent(summary.get(key)):>14}" for key in ("exact", "false_change_rate", "f1"))
+        lines.append(line)
     categories = list(report.systems[names[0]].table)
     lines.append("")
     header = f"{main + ' by category':<20}{'pairs':>7}" + "".join(f"{n[:18]:>20}" for n in names)
@@ -142,4 +167,9 @@ def format_report(report: EvalReport, main: str = "CIDEr-D", scale: float = 100.
     readings = {n: report.systems[n].reading for n in names if report.systems[n].reading is not None}
     if readings:
         lines += ["", format_reading(readings)]
+    lines += ["", format_change_level(levels) if changes else NOT_READABLE]
     return "\n".join(lines)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"

@@ -28,6 +28,27 @@ class BLIP2IDCConfig:
         metadata={"help": "'concat': one ViT pass over the joined pair (BLIP2IDC); 'two-stream': one pass per image"},
     )
     max_caption_tokens: int = field(default=64, metadata={"help": "longest caption, in tokens, kept for training"})
+    no_change_captions: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "what the model was taught to say when nothing changed; their summed probability is its "
+            "probability of no change (see idc_engine.inference.no_change)"
+        },
+    )
+    no_change_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "caption a pair with the first of no_change_captions when the probability of no change is at "
+            "least this (calibrated on validation pairs); None: greedy captions as generated"
+        },
+    )
+    no_change_weights: tuple[float, ...] = field(
+        default=(),
+        metadata={
+            "help": "logistic weights (model, difference prior, bias) that combine the model's probability of no "
+            "change with the pair's pixel difference; empty: the model's probability alone"
+        },
+    )
 
     def __post_init__(self):
         if not isinstance(self.prompt, str):
@@ -38,6 +59,24 @@ class BLIP2IDCConfig:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if not isinstance(self.max_caption_tokens, int) or self.max_caption_tokens < 2:
             raise ValueError(f"max_caption_tokens must be an integer >= 2, got {self.max_caption_tokens!r}")
+        if isinstance(self.no_change_captions, str):
+            self.no_change_captions = (self.no_change_captions,)
+        self.no_change_captions = tuple(self.no_change_captions)
+        if not all(isinstance(c, str) and c.strip() for c in self.no_change_captions):
+            raise ValueError(f"no_change_captions must be non-empty strings, got {self.no_change_captions!r}")
+        if self.no_change_threshold is not None:
+            if isinstance(self.no_change_threshold, bool) or not isinstance(self.no_change_threshold, (int, float)):
+                raise ValueError(f"no_change_threshold must be a probability or None, got {self.no_change_threshold!r}")
+            if not 0.0 < self.no_change_threshold <= 1.0:
+                raise ValueError(f"no_change_threshold must be in (0, 1], got {self.no_change_threshold!r}")
+            if not self.no_change_captions:
+                raise ValueError("no_change_threshold needs no_change_captions: the sentences that mean 'no change'")
+        self.no_change_weights = tuple(float(w) for w in self.no_change_weights)
+        if len(self.no_change_weights) not in (0, 2, 3):
+            raise ValueError(
+                "no_change_weights must be empty, (model, bias) or (model, difference prior, bias), "
+                f"got {self.no_change_weights!r}"
+            )
 
     def save(self, directory) -> Path:
         path = Path(directory) / IDC_CONFIG_NAME

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from idc_engine.data.loading import LoadReport, load_pairs
 from idc_engine.data.pair import IDCPair, with_references
 from idc_engine.inference.caption import GenerationConfig, caption_pairs, pair_prompts
+from idc_engine.inference.no_change import apply_calibration, calibrate_after_training
 from idc_engine.model.blip2idc import BLIP2IDC, PairPixels
 from idc_engine.model.text import IGNORE_INDEX
 from idc_engine.provenance import git_revision, provenance
@@ -416,6 +417,9 @@ def _train(
         load_trainable_state(model, best_state)
     if ctx.broadcast(best_state is not None):
         ctx.broadcast_parameters(parameters)  # the best weights in every rank's memory too
+    # The "no change" decision of the best weights, calibrated on the validation pairs (no-op without them).
+    no_change = ctx.on_main(calibrate_after_training, model, data.val_pairs, data.val_images)
+    apply_calibration(model.config, no_change)
     model_dir = out_dir / MODEL_DIR
     record = dict(
         config=config.to_dict(),
@@ -432,6 +436,7 @@ def _train(
         skipped_images={"train": data.train_report.skipped, "validation": data.val_skipped},
         processes=ctx.world_size,
         elapsed_s=round(state["elapsed_s"], 1),
+        no_change=no_change,
         history=state["history"],
     )
     ctx.on_main(_write_model, model, model_dir, record)

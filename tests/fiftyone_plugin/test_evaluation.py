@@ -79,3 +79,68 @@ def test_pairs_without_a_caption_are_left_out_and_counted(idc_dataset):
     with pytest.raises(ValueError, match="pred_field 'nothing_yet': none of the 24 pairs has a caption"):
         idc_dataset.add_sample_field("nothing_yet", fo.StringField)
         evaluate_idc_captions(test, "nothing_yet", "k")
+
+
+def _invent_on_unchanged(refs):
+    """The right caption, except on unchanged pairs: a change of an object that is in neither image."""
+    return "the purple triangle moved" if refs[0] == "there is no change" else refs[0]
+
+
+def test_change_level_scores_and_per_sample_flags_are_written(idc_dataset):
+    _caption(idc_dataset, "inventive", _invent_on_unchanged)
+    test = idc_dataset.match_tags("test")
+    modified = test.select_group_slices(MODIFIED)
+    unchanged = set(modified.match(fo.ViewField("category") == "none").values("id"))
+    assert unchanged  # the fixture holds unchanged test pairs
+    # Make sure no unchanged scene holds a purple triangle, so that the caption names an absent object.
+    for sample in modified.select(list(unchanged)):
+        kinds = {(o["color"], o["shape"]) for o in sample.idc_metadata["objects_reference"]}
+        assert ("purple", "triangle") not in kinds
+
+    results = evaluate_idc_captions(test, "inventive", "inv")
+    level = results.change_level
+    assert level["reader"] == "shapes-change" and level["unchanged_pairs"] == len(unchanged)
+    assert level["true_negative_rate"] == 0.0 and level["false_change_rate"] == 1.0
+    assert level["precision"] < 1.0 and level["recall"] == 1.0 and 0 < level["f1"] < 1
+    assert level["hallucination_rate"] == len(unchanged) / len(modified)
+    assert results.baselines["mean_sentence"]["change_level"]["false_change_rate"] is not None
+    assert idc_dataset.load_evaluation_results("inv").change_level == level
+
+    ids, false_change, hallucinated = modified.values(["id", "inv_false_change", "inv_hallucinated"])
+    for sample_id, flag, invented in zip(ids, false_change, hallucinated):
+        assert flag is (True if sample_id in unchanged else None)
+        assert invented is (sample_id in unchanged)
+    # The flags live on the modified slice; the reference slice keeps only the scores.
+    assert set(test.select_group_slices(REFERENCE).values("inv_false_change")) == {None}
+    assert len(modified.match(fo.ViewField("inv_false_change") == True)) == len(unchanged)  # noqa: E712
+
+    _caption(idc_dataset, "honest", lambda refs: refs[0])
+    results = evaluate_idc_captions(test, "honest", "hon", baselines=False)
+    assert results.change_level["true_negative_rate"] == 1.0 and results.change_level["f1"] == 1.0
+    ids, false_change = modified.values(["id", "hon_false_change"])
+    assert {f for i, f in zip(ids, false_change) if i in unchanged} == {False}
+
+
+def test_change_level_fields_follow_a_renamed_run_and_go_with_a_deleted_one(idc_dataset):
+    _caption(idc_dataset, "inventive", _invent_on_unchanged)
+    test = idc_dataset.match_tags("test")
+    evaluate_idc_captions(test, "inventive", "first", baselines=False)
+    idc_dataset.rename_evaluation("first", "second")
+    assert not idc_dataset.has_sample_field("first_false_change")
+    assert idc_dataset.has_sample_field("second_false_change") and idc_dataset.has_sample_field("second_hallucinated")
+    idc_dataset.delete_evaluation("second")
+    assert not any(idc_dataset.has_sample_field(f) for f in sample_fields("second"))
+
+
+def test_free_text_references_get_no_change_level_figures(idc_dataset):
+    modified = idc_dataset.select_group_slices(MODIFIED)
+    ids = modified.values("id")
+    idc_dataset.set_values("captions", {i: ["a man put on a hat", "someone wears a hat"] for i in ids}, key_field="id")
+    _caption(idc_dataset, "said", lambda refs: "a man wears a hat")
+    test = idc_dataset.match_tags("test")
+    results = evaluate_idc_captions(test, "said", "free", baselines=False)
+    assert results.change_level is None and results.change_reading is None
+    assert not idc_dataset.has_sample_field("free_false_change")
+    assert idc_dataset.has_sample_field("free_cider")
+    idc_dataset.rename_evaluation("free", "free2")  # no change-level fields to rename: no error
+    idc_dataset.delete_evaluation("free2")

@@ -3,11 +3,13 @@
 import shutil
 from contextlib import nullcontext
 
+import numpy as np
 import pytest
 import torch
 
 from idc_engine.data.loading import load_pairs
 from idc_engine.data.pair import IDCPair
+from idc_engine.data.shapes_change import TEMPLATES
 from idc_engine.errors import ImageLoadError
 from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs, caption_pairs
 from idc_engine.model.loading import load_model
@@ -46,17 +48,38 @@ def test_a_pairs_own_prompt_reaches_captioning_and_validation(tiny, shapes_pairs
     assert with_prompts == pytest.approx(expected) and expected != pytest.approx(ignoring)
 
 
-def test_confidence_is_the_mean_log_probability_and_ranks_sure_captions_higher(tiny, shapes_pairs):
+def test_confidence_is_the_log_probability_per_root_token_and_the_decision_adds_its_own(tiny, shapes_pairs):
     pairs = [p for p in shapes_pairs if p.split == "test"][:6]
-    result = caption_idc_pairs(tiny, pairs, GenerationConfig(batch_size=6))
+    decision = tiny.config.no_change_threshold
+    tiny.config.no_change_threshold = None  # the model's own confidence first
+    try:
+        result = caption_idc_pairs(tiny, pairs, GenerationConfig(batch_size=6))
+    finally:
+        tiny.config.no_change_threshold = decision
     _, images, _ = load_pairs(pairs)
     pixel_values = tiny.pixel_values(images)
+    own = {}
     for pair, values in zip(pairs, pixel_values):
         caption = result.captions[pair.id]
+        batch = tiny.text_batch([caption])
+        tokens = int((batch["labels"][0, 1:] != -100).sum())  # the caption's tokens and its EOS
         with torch.no_grad():
             # loss = mean negative log-probability of the caption's tokens and its EOS
-            mean_log_probability = -tiny.loss(values[None], [caption]).item()
-        assert result.confidences[pair.id] == pytest.approx(mean_log_probability, abs=1e-4)
+            log_probability = -tiny.loss(values[None], [caption]).item() * tokens
+        own[pair.id] = log_probability / tokens**0.5
+        assert result.confidences[pair.id] == pytest.approx(own[pair.id], abs=1e-4)
+    if decision is None:
+        return
+    # The embedded preset decides "no change": a change caption's confidence also holds the probability
+    # that something changed; a no-change caption's is the probability that nothing did.
+    decided = caption_idc_pairs(tiny, pairs, GenerationConfig(batch_size=6))
+    for pair in pairs:
+        p = decided.no_change_probabilities[pair.id]
+        if decided.captions[pair.id] in TEMPLATES["none"]:
+            assert decided.confidences[pair.id] == pytest.approx(np.log(p), abs=1e-5)
+        else:
+            assert decided.captions[pair.id] == result.captions[pair.id]
+            assert decided.confidences[pair.id] == pytest.approx(own[pair.id] + np.log(1 - p), abs=1e-4)
 
 
 def test_an_unreadable_pair_is_skipped_and_named_the_rest_of_its_batch_is_captioned(tiny, shapes_pairs, tmp_path):

@@ -112,7 +112,9 @@ def test_evaluate_leaves_out_pairs_without_references_and_counts_them_apart(monk
 
     def score_system(name, predictions, pairs, note=""):
         scored[name] = [p.id for p in pairs]
-        return SimpleNamespace(note=note, table={}, reading=None, scores=SimpleNamespace(per_sample={}), predictions={})
+        return SimpleNamespace(
+            note=note, table={}, reading=None, change_level=None, scores=SimpleNamespace(per_sample={}), predictions={}
+        )
 
     monkeypatch.setattr(report_module, "score_system", score_system)
 
