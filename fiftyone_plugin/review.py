@@ -166,9 +166,10 @@ def ensure_review_indexes(dataset, caption_field: str | None = None):
     Without them every action and every *Next* scans the dataset (~0.3 s per 100,000 pairs).
     ``create_index`` returns at once when the index exists.
     """
-    wanted = [PAIR_ID, [(f"{REVIEW_FIELD}.status", 1), (f"{dataset.group_field}.name", 1)]]
+    wanted = [PAIR_ID, [(f"{REVIEW_FIELD}.status", 1), (f"{dataset.group_field}.name", 1)], OVERLAP_FIELD]
     if caption_field is not None and dataset.has_sample_field(confidence_field(caption_field)):
-        wanted.append([(f"{dataset.group_field}.name", 1), (confidence_field(caption_field), 1)])
+        # The queue's order (least confident first, ties by id) read straight off the index.
+        wanted.append([(f"{dataset.group_field}.name", 1), (confidence_field(caption_field), 1), ("id", 1)])
     for spec in wanted:
         key = (dataset._sample_collection_name, str(spec))
         if key not in _ENSURED:
@@ -622,13 +623,20 @@ def modified_samples(samples):
 # ------------------------------------------------------------------------------------------- summaries
 def review_counts(samples) -> dict[str, int]:
     """Pairs of ``samples`` per review status (each pair once)."""
-    modified = modified_samples(samples)
+    dataset = samples._dataset
     counts = dict.fromkeys(STATUSES, 0)
-    if _declared(samples._dataset, REVIEW_FIELD):
-        for status, n in modified.count_values(f"{REVIEW_FIELD}.status").items():
-            counts[status or UNREVIEWED] += n
+    if not _declared(dataset, REVIEW_FIELD):
+        counts[UNREVIEWED] = len(modified_samples(samples))
+    elif samples is dataset:
+        # The whole dataset: counted on the status index alone (no document is read).
+        collection, on_modified = _collection(dataset), _slice_filter(dataset)
+        total = collection.count_documents(on_modified)
+        for status in STATUSES[1:]:
+            counts[status] = collection.count_documents({f"{REVIEW_FIELD}.status": status, **on_modified})
+        counts[UNREVIEWED] = total - sum(counts.values())
     else:
-        counts[UNREVIEWED] = len(modified)
+        for status, n in modified_samples(samples).count_values(f"{REVIEW_FIELD}.status").items():
+            counts[status or UNREVIEWED] += n
     return counts
 
 
@@ -638,7 +646,9 @@ def time_per_pair(samples) -> dict:
 
     if not _declared(samples._dataset, HISTORY_FIELD):
         return {}
-    modified = modified_samples(samples).mongo([{"$match": {f"{HISTORY_FIELD}.seconds": {"$exists": True}}}])
+    # Only pairs with a decision standing hold timed decisions worth counting: found on the status index.
+    decided = {f"{REVIEW_FIELD}.status": {"$in": list(ACTIONS.values()) + [DISPUTED]}}
+    modified = modified_samples(samples).mongo([{"$match": decided}])
     by_reviewer: dict[str, list[float]] = {}
     for history in modified.values(HISTORY_FIELD, _raw=True):
         for entry in history or []:

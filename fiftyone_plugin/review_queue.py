@@ -69,24 +69,31 @@ def _available(reviewer: str, now: datetime) -> dict:
 
 def queue_view(samples, caption_field: str | None, queue: str = "review"):
     """A queue's pairs as modified samples of ``samples`` (the App's current view): ``review`` (unreviewed
-    pairs that have a caption in ``caption_field``, least confident first, pairs without a confidence
-    last), ``flagged`` or ``resolve`` (oldest decision first). The record is read on the modified
-    slice whatever slice is active, at query time (a view built before the first review filters too)."""
+    pairs that have a caption in ``caption_field``, least confident first), ``flagged`` or ``resolve``
+    (oldest decision first). The record is read on the modified slice whatever slice is active, at
+    query time (a view built before the first review filters too).
+
+    A caption without a confidence comes first: nothing says the model was sure of it. (It is also
+    the order of the confidence index, which keeps the queue fast at 100,000 pairs.)
+    """
     modified = modified_samples(samples)
     if queue == "review" and not modified.has_field(caption_field):
         raise ValueError(f"caption_field: the modified slice has no field {caption_field!r}")
-    stages = [{"$match": _queue_filter(queue, caption_field)}]
+    return modified.mongo(
+        [{"$match": _queue_filter(queue, caption_field)}, {"$sort": dict(_order(queue, caption_field))}]
+    )
+
+
+def _order(queue: str, caption_field: str | None) -> list[tuple[str, int]]:
     if queue == "review":
-        confidence = confidence_field(caption_field)
-        # Missing confidences sort last: mapped above any log-probability (which is <= 0).
-        stages += [
-            {"$addFields": {"_idc_order": {"$ifNull": [f"${confidence}", 1.0]}}},
-            {"$sort": {"_idc_order": 1, "_id": 1}},
-            {"$project": {"_idc_order": 0}},
-        ]
-    else:
-        stages.append({"$sort": {f"{REVIEW_FIELD}.reviewed_at": 1, "_id": 1}})
-    return modified.mongo(stages)
+        return [(confidence_field(caption_field), 1), ("_id", 1)]
+    return [(f"{REVIEW_FIELD}.reviewed_at", 1), ("_id", 1)]
+
+
+def queue_count(samples, caption_field: str | None, queue: str = "review") -> int:
+    """How many pairs the queue holds in ``samples`` (counted without sorting them)."""
+    modified = modified_samples(samples)
+    return modified.mongo([{"$match": _queue_filter(queue, caption_field)}]).count()
 
 
 def review_queue(samples, caption_field: str):
@@ -131,14 +138,7 @@ def next_in_queue(
     if after_pair is not None:
         base[PAIR_ID] = {"$ne": after_pair}
     not_skipped = {f"{SKIPS_FIELD}.reviewer": {"$ne": reviewer}}
-    if queue == "review":
-        confidence = confidence_field(caption_field)
-        phases = [
-            ({**base, **not_skipped, confidence: {"$type": "number"}}, [(confidence, 1)]),
-            ({**base, **not_skipped, confidence: {"$not": {"$type": "number"}}}, [("_id", 1)]),
-        ]
-    else:
-        phases = [({**base, **not_skipped}, [(f"{REVIEW_FIELD}.reviewed_at", 1), ("_id", 1)])]
+    phases = [({**base, **not_skipped}, _order(queue, caption_field))]
     lease = _embedded(reviewer=reviewer, until=now + timedelta(seconds=config.lease_s))
     for match, sort in phases:
         # Candidates taken by others between the query and the claim are leased now: the next query

@@ -378,7 +378,7 @@ class IDCReviewPanel(foo.Panel):
         ctx.panel.state.showing = f"showing the **{len(view)} worst pairs** of {eval_key}, worst first"
 
     def on_queue(self, ctx):
-        from fiftyone_plugin.review_queue import queue_view
+        from fiftyone_plugin.review_queue import queue_count, queue_view
 
         settings = self._settings(ctx)
         field, queue = settings["caption_field"], settings["queue"]
@@ -387,7 +387,8 @@ class IDCReviewPanel(foo.Panel):
             return
         view = queue_view(ctx.view, field, queue)
         ctx.ops.set_view(view)
-        ctx.panel.state.showing = f"showing the **{queue} queue**: {len(view)} {QUEUE_LABELS[queue]}"
+        count = queue_count(ctx.view, field, queue)
+        ctx.panel.state.showing = f"showing the **{queue} queue**: {count} {QUEUE_LABELS[queue]}"
 
     def on_start(self, ctx):
         reviewer = self._reviewer(ctx)
