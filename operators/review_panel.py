@@ -19,6 +19,8 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 STORE = "idc_review"
+HEARTBEAT_S = 60  # the browser renews the reviewer's lease this often while the pair is on screen
+SHORTCUTS = "keys: Alt+A accept · Alt+E save edit · Alt+F flag · Alt+S skip · Alt+Z undo · Alt+N next"
 QUEUE_LABELS = {"review": "unreviewed pairs", "flagged": "flagged pairs", "resolve": "blind reviews to resolve"}
 
 
@@ -79,17 +81,19 @@ class IDCReviewPanel(foo.Panel):
     def on_change_dataset(self, ctx):
         self._load(ctx)
 
-    def _load(self, ctx):
+    def _load(self, ctx, reset_inputs=False):
         if not self._idc(ctx):
             return
         settings = self._settings(ctx)
         ctx.panel.state.settings = {k: settings[k] for k in ("caption_field", "eval_key", "queue")}
         if ctx.current_sample:
-            self._load_pair(ctx, settings)
+            self._load_pair(ctx, settings, reset_inputs)
         else:
             self._load_grid(ctx, settings)
 
-    def _load_pair(self, ctx, settings):
+    def _load_pair(self, ctx, settings, reset_inputs):
+        """Show the pair of the modal's sample. Its inputs start afresh when the pair is new (or the
+        pair changed under the reviewer); a reload of the same pair keeps what is being typed."""
         from fiftyone_plugin.review_queue import renew
         from fiftyone_plugin.review_view import pair_summary, panel_inputs, shown_pair, summary_markdown
 
@@ -103,9 +107,11 @@ class IDCReviewPanel(foo.Panel):
             "images": self._images(ctx, summary),
             "summary": summary_markdown(summary, settings["eval_key"], reviewer),
             "overlay_available": bool(summary["heatmaps"] or summary["regions"]),
-            f"caption_{shown['key']}": inputs["caption"],
-            f"reason_{shown['key']}": inputs["reason"],
         }
+        if reset_inputs or before.get("key") != shown["key"]:
+            patch.update({f"caption_{shown['key']}": inputs["caption"], f"reason_{shown['key']}": inputs["reason"]})
+        else:
+            shown["shown_at"] = before.get("shown_at", shown["shown_at"])  # the same pair: its clock runs on
         if before.get("key") and before["key"] != shown["key"]:
             patch.update({f"caption_{before['key']}": None, f"reason_{before['key']}": None})
         ctx.panel.state.set(patch)
@@ -174,7 +180,7 @@ class IDCReviewPanel(foo.Panel):
             done = action(reviewer, pair, seconds)
         except ReviewConflict as conflict:
             ctx.ops.notify(str(conflict), variant="error")
-            self._load(ctx)
+            self._load(ctx, reset_inputs=True)  # show the pair as it is now
             return
         except ValueError as exc:
             ctx.ops.notify(str(exc), variant="error")
@@ -183,7 +189,7 @@ class IDCReviewPanel(foo.Panel):
         if advance and self._move(ctx, reviewer, leave=pair["pair_id"]):
             ctx.panel.state.previous_pair = pair["pair_id"]
             return
-        self._load(ctx)
+        self._load(ctx, reset_inputs=done == "undo")  # after an undo the inputs show the restored record
 
     def on_accept(self, ctx):
         from fiftyone_plugin.review import accept
@@ -324,7 +330,8 @@ class IDCReviewPanel(foo.Panel):
             renew(ctx.dataset, pair["pair_id"], reviewer=reviewer)
 
     def on_reviewer(self, ctx):
-        ctx.panel.state.reviewer = (ctx.params.get("value") or "").strip() or None
+        name = (ctx.params.get("value") or "").strip() or None
+        ctx.panel.state.reviewer = name
         self._load(ctx)
 
     def on_overlay(self, ctx):
@@ -434,6 +441,34 @@ class IDCReviewPanel(foo.Panel):
             self._render_grid(ctx, panel)
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2, px=2, py=2))
 
+    def _render_keys(self, ctx, panel, carried=None):
+        """The JS component (js/idc-review-keys): keyboard shortcuts, the reviewer's name remembered in
+        this browser, and a heartbeat that keeps the reviewer's lease while the pair is on screen."""
+        actions = {}
+        if carried is not None:
+            for key, method in (
+                ("accept", "on_accept"),
+                ("save_edit", "on_save_edit"),
+                ("flag", "on_flag"),
+                ("skip", "on_skip"),
+                ("undo", "on_undo"),
+                ("next", "on_next"),
+            ):
+                actions[key] = self.method_to_uri(method)
+        panel.view(
+            "keys",
+            types.View(
+                component="IDCReviewKeys",
+                actions=actions,
+                params=carried or {},
+                reviewer=ctx.panel.state.reviewer or "",
+                on_reviewer=self.method_to_uri("on_reviewer"),
+                heartbeat=self.method_to_uri("on_typing") if carried else None,
+                heartbeat_s=HEARTBEAT_S,
+                hint=SHORTCUTS if carried is not None else "",
+            ),
+        )
+
     def _render_reviewer(self, ctx, panel):
         if getattr(ctx, "user", None) is not None:
             panel.md(f"reviewing as **{self._reviewer(ctx)}**", name="reviewer_name")
@@ -445,12 +480,15 @@ class IDCReviewPanel(foo.Panel):
             on_change=self.on_reviewer,
             view=types.TextFieldView(label="Reviewer", placeholder="your name (recorded with every action)"),
         )
+        if ctx.panel.state.reviewer:
+            panel.md(f"reviewing as **{ctx.panel.state.reviewer}**", name="reviewer_name")
 
     def _render_pair(self, ctx, panel):
         pair = ctx.panel.state.pair or {}
         key = pair.get("key", "none")
         carried = {"pair_id": pair.get("pair_id"), "version": pair.get("version")}
         self._render_reviewer(ctx, panel)
+        self._render_keys(ctx, panel, carried)
         images = panel.h_stack("images", gap=2)
         images.img("reference", width="360px", alt_text="reference image")
         images.img("modified", width="360px", alt_text="modified image")
@@ -489,6 +527,7 @@ class IDCReviewPanel(foo.Panel):
         settings = ctx.panel.state.settings or {}
         fields = self._settings(ctx)
         self._render_reviewer(ctx, panel)
+        self._render_keys(ctx, panel)
         choices = types.DropdownView()
         for field in fields["fields"]:
             choices.add_choice(field, label=field)

@@ -86,24 +86,31 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         assert all("/media?filepath=" in src and width > 0 for src, width in sources), sources
         _shot(page, tmp_path, "review-panel-modal")
 
-        body.get_by_placeholder("your name").fill("ann")  # every action records who made it
+        name = body.get_by_placeholder("your name")  # every action records who made it
+        name.fill("ann")
+        name.press("Tab")
+        body.get_by_text("reviewing as ann").wait_for(timeout=60_000)
         first = _shown_pair(body)
         body.get_by_role("button", name="Accept", exact=True).click()
-        accepted = wait_until(lambda: review_record(dataset, first)["status"] == "accepted", what="the accept")
+        accepted = wait_until(
+            lambda: review_record(dataset, first)["status"] == "accepted", timeout_s=90, what="the accept"
+        )
         assert accepted and review_record(dataset, first)["source_field"] == "idc_caption"
 
-        second = wait_until(lambda: (p := _shown_pair(body)) != first and p, what="the next pair (Accept moves on)")
+        second = wait_until(
+            lambda: (p := _shown_pair(body)) != first and p, timeout_s=90, what="the next pair (Accept moves on)"
+        )
         editor = body.get_by_placeholder("the corrected caption")
         editor.fill("")
         editor.press_sequentially("the red circle was moved to the left")
-        page.wait_for_timeout(500)  # the input's last keystroke reaches the panel's state
+        editor.press("Tab")  # the field's change event reaches the panel's state before the click
         body.get_by_role("button", name="Save edit", exact=True).click()
-        wait_until(lambda: review_record(dataset, second)["status"] == "edited", what="the edit")
+        wait_until(lambda: review_record(dataset, second)["status"] == "edited", timeout_s=90, what="the edit")
         assert review_record(dataset, second)["caption"] == "the red circle was moved to the left"
         _shot(page, tmp_path, "review-panel-edited")
 
         body.get_by_role("button", name="Undo", exact=True).click()
-        wait_until(lambda: review_record(dataset, second)["status"] == "unreviewed", what="the undo")
+        wait_until(lambda: review_record(dataset, second)["status"] == "unreviewed", timeout_s=90, what="the undo")
         assert review_record(dataset, first)["status"] == "accepted"  # the other pair keeps its review
         box = modal.bounding_box()
         page.mouse.click(max(2, box["x"] / 2), box["y"] + box["height"] / 2)  # the backdrop beside the modal
@@ -129,13 +136,15 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         grid_panel.get_by_text(f"showing category {first_category}: {categories[first_category]} pairs").wait_for(
             timeout=30_000
         )
-        page.wait_for_timeout(1500)
+        page.locator('[data-cy="fo-grid"] [data-cy="looker"]').first.wait_for(timeout=60_000)
         _shot(page, tmp_path, "review-panel-category")
 
         # The panel's choice of evaluation run is the dataset's own and survives a reload of the App.
         grid_panel.get_by_role("combobox").filter(has_text="review_eval").first.click()
         page.get_by_role("option", name="a_subset_eval", exact=True).click()
-        wait_until(lambda: saved_settings(dataset).get("eval_key") == "a_subset_eval", what="the saved choice")
+        wait_until(
+            lambda: saved_settings(dataset).get("eval_key") == "a_subset_eval", timeout_s=90, what="the saved choice"
+        )
         page.reload()
         page.locator('[data-cy="fo-grid"] [data-cy="looker"]').first.wait_for(timeout=120_000)
         reloaded = page.locator('[data-cy="panel-content-idc_review"]')
