@@ -22,13 +22,16 @@ def review_dataset(shapes_pairs):
     from fiftyone_plugin.captioning import caption_samples
     from fiftyone_plugin.dataset import pairs_to_dataset
     from fiftyone_plugin.evaluation import evaluate_idc_captions
+    from fiftyone_plugin.heatmaps import compute_heatmaps
     from idc_engine.model.loading import load_model
 
     # Test pairs first: the grid's first sample, which the test opens, is then a captioned one.
     pairs = [p for p in shapes_pairs if p.split == "test"][:12] + [p for p in shapes_pairs if p.split == "train"][:24]
     dataset = pairs_to_dataset(pairs, name=f"idc-review-browser-{os.getpid()}", persistent=True, overwrite=True)
     test = dataset.match_tags("test")
-    caption_samples(test, load_model("tiny"), "idc_caption")
+    model = load_model("tiny")
+    caption_samples(test, model, "idc_caption")
+    compute_heatmaps(test, model)  # the attention heatmaps and difference regions the modal can overlay
     # Two runs; the panel shows the last by name (review_eval) until the user picks the other.
     evaluate_idc_captions(test.limit(6), "idc_caption", "a_subset_eval", baselines=True)
     evaluate_idc_captions(test, "idc_caption", "review_eval", baselines=True)
@@ -81,15 +84,28 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         open_panel(page, modal, "idc_review")
         body = modal.locator('[data-cy="panel-content-idc_review"]')
         body.get_by_text("review:").first.wait_for(timeout=60_000)
+        name = body.get_by_placeholder("your name")  # every action records who made it
+        name.fill("ann")
+        name.press("Tab")
+        body.get_by_text("reviewing as ann").wait_for(timeout=60_000)
         wait_until(lambda: body.locator("img").count() == 2 and body.locator("img").first.get_attribute("src"))
         sources = body.locator("img").evaluate_all("images => images.map(i => [i.src, i.naturalWidth])")
         assert all("/media?filepath=" in src and width > 0 for src, width in sources), sources
         _shot(page, tmp_path, "review-panel-modal")
 
-        name = body.get_by_placeholder("your name")  # every action records who made it
-        name.fill("ann")
-        name.press("Tab")
-        body.get_by_text("reviewing as ann").wait_for(timeout=60_000)
+        # The heatmap and the regions over both images, where the model looked.
+        plain = body.locator("img").first.get_attribute("src")
+        body.get_by_text("Show heatmap and regions").click()
+        wait_until(lambda: body.locator("img").first.get_attribute("src") != plain, 90, "the overlay")
+        wait_until(
+            lambda: body.locator("img").evaluate_all("images => images.every(i => i.complete && i.naturalWidth > 0)"),
+            60,
+            "the overlay images loaded",
+        )
+        _shot(page, tmp_path, "review-panel-heatmap")
+        body.get_by_text("Show heatmap and regions").click()
+        wait_until(lambda: body.locator("img").first.get_attribute("src") == plain, 90, "the plain images")
+
         first = _shown_pair(body)
         body.get_by_role("button", name="Accept", exact=True).click()
         accepted = wait_until(
@@ -116,11 +132,18 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         page.mouse.click(max(2, box["x"] / 2), box["y"] + box["height"] / 2)  # the backdrop beside the modal
         modal.wait_for(state="hidden", timeout=30_000)
 
+        # Meanwhile two reviewers reviewed three pairs blind (a 10 % overlap, here all of the rest).
+        blind_reviews(dataset, exclude={first, second})
+
         # The grid: the panel charts the evaluation run and counts the review progress.
         open_panel(page, page, "idc_review")
         grid_panel = page.locator('[data-cy="panel-content-idc_review"]')
         grid_panel.get_by_text("review progress").wait_for(timeout=60_000)
-        assert "unreviewed 35 · accepted 1" in grid_panel.inner_text()
+        assert "unreviewed 32 · accepted 2 · edited 1 · flagged 0 · disputed 1" in grid_panel.inner_text()
+        grid_panel.get_by_text("agreement: 67% of 3 pairs · 1 to resolve").wait_for(timeout=60_000)
+        grid_panel.get_by_text("agreement:").scroll_into_view_if_needed()
+        _shot(page, tmp_path, "review-panel-agreement")
+        grid_panel.get_by_text("review progress").scroll_into_view_if_needed()
         bars = grid_panel.locator("g.point path")
         try:
             bars.first.wait_for(timeout=30_000)
@@ -154,6 +177,22 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         reloaded.get_by_role("combobox").filter(has_text="a_subset_eval").first.wait_for(timeout=30_000)
         assert not reloaded.get_by_role("combobox").filter(has_text="review_eval").count()
         browser.close()
+
+
+def blind_reviews(dataset, exclude):
+    """Ann and Bob review three captioned pairs blind: they agree on two, disagree on one."""
+    from fiftyone_plugin.review import accept, edit, flag
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    captioned = dataset.select_group_slices("modified").match_tags("test")
+    pairs = [p for p in captioned.values("pair_id") if p not in exclude][:3]
+    set_overlap(dataset.match({"pair_id": {"$in": pairs}}), share=1.0, reviewers=2)
+    for reviewer in ("ann", "bob"):
+        accept(dataset, pairs[0], "idc_caption", reviewer=reviewer)
+    edit(dataset, pairs[1], "the red circle moved to the left", reviewer="ann")
+    edit(dataset, pairs[1], "a red circle was moved to the left", reviewer="bob")
+    accept(dataset, pairs[2], "idc_caption", reviewer="ann")
+    flag(dataset, pairs[2], "two objects changed, the caption names one", reviewer="bob")
 
 
 def saved_settings(dataset) -> dict:
