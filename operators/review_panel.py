@@ -81,6 +81,11 @@ class IDCReviewPanel(foo.Panel):
     def on_change_dataset(self, ctx):
         self._load(ctx)
 
+    def on_change_view(self, ctx):
+        """The grid's figures and the queue follow the current view (a category, a split, a tag)."""
+        if not ctx.current_sample:
+            self._load(ctx)
+
     def _load(self, ctx, reset_inputs=False):
         if not self._idc(ctx):
             return
