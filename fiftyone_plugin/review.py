@@ -171,10 +171,14 @@ def ensure_review_indexes(dataset, caption_field: str | None = None):
         # The queue's order (least confident first, ties by id) read straight off the index.
         wanted.append([(f"{dataset.group_field}.name", 1), (confidence_field(caption_field), 1), ("id", 1)])
     for spec in wanted:
-        key = (dataset._sample_collection_name, str(spec))
-        if key not in _ENSURED:
-            dataset.create_index(spec)
-            _ENSURED.add(key)
+        _ensure_index(dataset, spec)
+
+
+def _ensure_index(dataset, spec):
+    key = (dataset._sample_collection_name, str(spec))
+    if key not in _ENSURED:
+        dataset.create_index(spec)
+        _ENSURED.add(key)
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -195,6 +199,7 @@ def _slice_filter(dataset) -> dict:
 
 def _find(dataset, pair_id: str, projection=None) -> dict:
     check_grouped(dataset)
+    _ensure_index(dataset, PAIR_ID)  # a dataset made before the index existed gets it on first use
     doc = _collection(dataset).find_one({PAIR_ID: pair_id, **_slice_filter(dataset)}, projection)
     if doc is None:
         raise ValueError(f"pair_id {pair_id!r}: no such pair in dataset {dataset.name!r}")
