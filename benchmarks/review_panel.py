@@ -30,6 +30,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -243,7 +244,7 @@ def main(argv=None):
 
     results = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "command": "nice python benchmarks/review_panel.py " + " ".join(argv or []),
+        "command": " ".join(["nice python benchmarks/review_panel.py"] + (sys.argv[1:] if argv is None else argv)),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "note": args.note or "the machine's 2 cores were shared with other engineers' test and training jobs",
         "goal": "p95 < 300 ms per action at 100,000 pairs",

@@ -297,12 +297,14 @@ def _write(
 ) -> dict:
     """Apply ``build(doc) -> (filter extras, update)`` as one compare-and-set on the record's version.
 
-    With ``expected_version`` one attempt: a stale version raises :class:`ReviewConflict`. Without,
-    the current version is read and the update retried until it lands.
+    With ``expected_version``, a record whose version moved on raises :class:`ReviewConflict`.
+    Without, the current version is read each time. Either way an update that lost only to a change
+    that left the version alone (a blind vote, a lease) is tried again on the fresh document; one
+    whose own guard fails on an unchanged document (the caption changed) raises.
     """
     ensure_review_fields(dataset)
     collection = _collection(dataset)
-    for _ in range(1 if expected_version is not None else config.retries):
+    for _ in range(config.retries):
         doc = _find(dataset, pair_id)
         version = _record(doc)["version"]
         if expected_version is not None and version != expected_version:
@@ -315,13 +317,19 @@ def _write(
         )
         if written is not None:
             return _describe(written, pair_id)
-        if expected_version is not None or _record(_find(dataset, pair_id))["version"] == version:
-            # The version held: the action's own guard failed (the caption changed, a vote came in).
+        fresh = _find(dataset, pair_id)
+        if _record(fresh)["version"] == version and _unchanged(doc, fresh):
             raise _guard_failure(dataset, pair_id, version, build)
     raise ReviewConflict(
         f"pair {pair_id!r}: {config.retries} attempts all lost to other reviewers' changes; try again",
         record=review_record(dataset, pair_id),
     )
+
+
+def _unchanged(before: dict, after: dict) -> bool:
+    """Whether nothing a guard looks at moved: the votes, the history's length, every other field."""
+    skip = {LEASE_FIELD, "last_modified_at"}
+    return {k: v for k, v in before.items() if k not in skip} == {k: v for k, v in after.items() if k not in skip}
 
 
 def _guard_failure(dataset, pair_id, expected_version, build) -> ReviewConflict:
