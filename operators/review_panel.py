@@ -326,8 +326,12 @@ class IDCReviewPanel(foo.Panel):
             ctx.ops.open_sample(id=str(doc["_id"]))
         ctx.panel.state.opening = {"pair_id": pair_id, "slice": MODIFIED}
 
-    def on_typing(self, ctx):
-        """The text inputs keep their value in the panel's state; typing keeps the reviewer's lease."""
+    def on_heartbeat(self, ctx):
+        """The browser's heartbeat (js/idc-review-keys) while the pair is on screen: keeps the lease.
+
+        The text inputs have no change handler: their value lives in the panel's state in the browser
+        and reaches the server with the action. (A server round trip per keystroke re-drew the panel
+        under the reviewer's next click; on a loaded machine that click could be lost.)"""
         from fiftyone_plugin.review_queue import renew
 
         reviewer, pair = self._reviewer(ctx), ctx.panel.state.pair or {}
@@ -469,7 +473,7 @@ class IDCReviewPanel(foo.Panel):
                 params=carried or {},
                 reviewer=ctx.panel.state.reviewer or "",
                 on_reviewer=self.method_to_uri("on_reviewer"),
-                heartbeat=self.method_to_uri("on_typing") if carried else None,
+                heartbeat=self.method_to_uri("on_heartbeat") if carried else None,
                 heartbeat_s=HEARTBEAT_S,
                 hint=SHORTCUTS if carried is not None else "",
             ),
@@ -511,7 +515,6 @@ class IDCReviewPanel(foo.Panel):
             f"caption_{key}",
             label="Caption",
             default=ctx.panel.state.get(f"caption_{key}"),
-            on_change=self.on_typing,
             view=types.TextFieldView(label="Caption", placeholder="the corrected caption"),
         )
         actions = panel.h_stack("actions", gap=1)
@@ -524,7 +527,6 @@ class IDCReviewPanel(foo.Panel):
             f"reason_{key}",
             label="Flag reason",
             default="",
-            on_change=self.on_typing,
             view=types.TextFieldView(label="Flag reason", placeholder="why this pair needs attention"),
         )
         panel.btn("flag", label="Flag", on_click=self.on_flag, params=carried)
