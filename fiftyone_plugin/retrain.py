@@ -1,28 +1,138 @@
-"""Retrain on the reviewers' corrections, then measure whether it helped, on pairs it did not see.
+"""Retrain on the reviewers' corrections, then measure honestly whether it helped.
 
-The accepted and edited pairs are split (by a hash of each pair id, so the split never changes
-when more pairs are reviewed) into a training share and a held-out share. The model that wrote the
-caption field (its adapter, when it had one) is trained further on the training share; it captions
-the held-out pairs into a new field; the old and the new captions are then evaluated against the
-reviewed captions on exactly the same held-out pairs, and compared.
+The accepted and edited pairs are split by a hash of each pair id (so a pair's side never changes as
+more pairs are reviewed): a held-out share is kept for the comparison, a validation share picks the
+best step, the rest is trained on. Pairs of the dataset's test split are never trained on unless
+asked (``include_test``); they join the held-out pairs instead, and their count is reported. The
+reviewed pairs are mixed with the data the model learnt from (the dataset's train split, or a view
+the user picks) at ``replay_ratio`` replayed pairs per reviewed one, so that it does not forget.
+
+The comparison is reported three ways, each on exactly the same pairs before and after:
+
+* held-out **edited** pairs: where the old model was wrong, against the reviewers' corrections;
+* held-out **accepted** pairs: where it was right. Their reference *is* the old model's caption, so this
+  subset favours the old model by construction: a drop here is expected and small is good;
+* the dataset's own **test references** (pairs never reviewed nor trained on), both models captioning
+  them now: what retraining forgot, or gained, on the task itself.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+import random
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fiftyone_plugin.captioning import caption_source, write_captions
+from fiftyone_plugin.captioning import Cancelled, caption_source, write_captions
+from fiftyone_plugin.dataset import dataset_to_pairs
 from fiftyone_plugin.evaluation import compare_runs, evaluate_idc_captions
-from fiftyone_plugin.review import reviewed_pairs
+from fiftyone_plugin.review import ACCEPTED, EDITED, review_statuses, reviewed_pairs
 from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
 from idc_engine.train.config import TrainConfig
 
+ACCEPTED_NOTE = (
+    "the references of accepted pairs are the old model's own captions: this subset favours the old model by "
+    "construction"
+)
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Every default of retraining on reviewed pairs (the training itself: ``TrainConfig``)."""
+
+    holdout: float = field(default=0.2, metadata={"help": "share of reviewed pairs kept for the comparison"})
+    validation: float = field(
+        default=0.15, metadata={"help": "share of the other reviewed pairs that validates (picks the best step)"}
+    )
+    replay_ratio: float = field(
+        default=1.0, metadata={"help": "pairs of the data the model learnt from, per reviewed training pair"}
+    )
+    include_test: bool = field(default=False, metadata={"help": "train on reviewed pairs of the test split too"})
+    test_pairs: int = field(
+        default=200, metadata={"help": "pairs of the dataset's test split captioned before and after (0: none)"}
+    )
+    seed: int = field(default=0, metadata={"help": "which replay and test pairs are drawn"})
+
+    def __post_init__(self):
+        if not 0.0 < self.holdout < 1.0:
+            raise ValueError(f"holdout must be in (0, 1), got {self.holdout!r}")
+        if not 0.0 <= self.validation < 1.0:
+            raise ValueError(f"validation must be in [0, 1), got {self.validation!r}")
+        if not self.replay_ratio >= 0:
+            raise ValueError(f"replay_ratio must be zero or positive, got {self.replay_ratio!r}")
+        if not isinstance(self.test_pairs, int) or self.test_pairs < 0:
+            raise ValueError(f"test_pairs must be a non-negative integer, got {self.test_pairs!r}")
+
+
+def _share(pair_id: str, salt: str) -> float:
+    digest = hashlib.sha256(f"{salt}:{pair_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
 
 def held_out(pair_id: str, share: float) -> bool:
-    digest = hashlib.sha256(pair_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
+    return _share(pair_id, "holdout") < share
+
+
+def plan_retraining(samples, caption_field: str, retrain: RetrainConfig = RetrainConfig(), replay_samples=None) -> dict:
+    """Which pairs train, validate, replay and are compared: everything decided before the model loads.
+
+    A held-out pair without a caption in ``caption_field`` cannot be compared (there is no "before"):
+    it is left out of the comparison and counted.
+    """
+    from fiftyone_plugin.review import modified_samples
+
+    dataset = samples._dataset
+    reviewed = reviewed_pairs(samples)
+    statuses = review_statuses(samples)
+    modified = modified_samples(samples)
+    captioned = set()
+    if modified.has_field(caption_field):
+        captioned = {p for p, c in zip(*modified.values(["pair_id", caption_field])) if isinstance(c, str)}
+    held, training, validation, kept_from_test, uncaptioned = [], [], [], [], 0
+    for pair in reviewed:
+        if held_out(pair.id, retrain.holdout) and pair.id not in captioned:
+            uncaptioned += 1
+        elif held_out(pair.id, retrain.holdout):
+            held.append(pair)
+        elif pair.split == "test" and not retrain.include_test:
+            kept_from_test.append(pair)  # never trained on unless asked: compared instead
+            if pair.id in captioned:
+                held.append(pair)
+            else:
+                uncaptioned += 1
+        elif _share(pair.id, "validation") < retrain.validation:
+            validation.append(replace(pair, split="validation"))
+        else:
+            training.append(replace(pair, split="train"))
+    if not training or not held:
+        raise ValueError(
+            f"samples: {len(reviewed)} reviewed pairs give {len(training)} to train on and {len(held)} to compare "
+            f"on ({len(kept_from_test)} of the test split left out of training); review more pairs (accept or "
+            "edit) first"
+        )
+    reviewed_ids = {p.id for p in reviewed}
+    source = replay_samples if replay_samples is not None else dataset.match_tags("train")
+    candidates = [p for p in dataset_to_pairs(source) if p.id not in reviewed_ids and p.captions]
+    if replay_samples is None:
+        candidates = [p for p in candidates if p.split == "train"]
+    elif not retrain.include_test:
+        candidates = [p for p in candidates if p.split != "test"]
+    wanted = round(retrain.replay_ratio * len(training))
+    replay = random.Random(retrain.seed).sample(candidates, min(wanted, len(candidates)))
+    replay = [replace(p, split="train") for p in replay]
+    tests = [p for p in dataset_to_pairs(dataset.match_tags("test")) if p.id not in reviewed_ids and p.captions]
+    tests = random.Random(retrain.seed + 1).sample(tests, min(retrain.test_pairs, len(tests)))
+    return {
+        "training": training,
+        "validation": validation,
+        "replay": replay,
+        "replay_wanted": wanted,
+        "held_edited": [p for p in held if statuses.get(p.id) == EDITED],
+        "held_accepted": [p for p in held if statuses.get(p.id) == ACCEPTED],
+        "test_left_out": len(kept_from_test),
+        "uncaptioned": uncaptioned,
+        "tests": tests,
+    }
 
 
 def retrain_on_reviewed(
@@ -30,23 +140,25 @@ def retrain_on_reviewed(
     caption_field: str,
     out_dir,
     config: TrainConfig,
+    retrain: RetrainConfig = RetrainConfig(),
     new_field: str | None = None,
     eval_key: str | None = None,
-    holdout: float = 0.2,
     model: str | None = None,
+    replay_samples=None,
     progress=None,
+    cancelled=None,
     overwrite: bool = False,
 ) -> dict:
-    """Train on reviewed pairs, caption the held-out ones into ``new_field``, evaluate and compare.
+    """Train on reviewed pairs (with replay and validation), caption the compared pairs into
+    ``new_field``, evaluate before and after, and return the three comparisons and every count.
 
-    ``model`` defaults to the model that wrote ``caption_field``. Returns the comparison table and
-    where everything went.
+    ``model`` defaults to the model that wrote ``caption_field``. ``progress(fraction, label)`` is
+    called as training steps; ``cancelled()`` is checked at every step and stops the run (the dataset
+    then holds nothing new; the last checkpoint in ``out_dir`` stays resumable).
     """
     from idc_engine.model.loading import load_model
     from idc_engine.train.loop import train
 
-    if not 0.0 < holdout < 1.0:
-        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}")
     dataset = samples._dataset
     new_field = new_field or f"{caption_field}_retrained"
     eval_key = eval_key or f"{caption_field}_review"
@@ -56,36 +168,85 @@ def retrain_on_reviewed(
     start = model or caption_source(dataset, caption_field)
     if start is None:
         raise ValueError(f"model: nothing records which model wrote {caption_field!r}; name the model to start from")
-    reviewed = reviewed_pairs(samples)
-    evaluation = [p for p in reviewed if held_out(p.id, holdout)]
-    training = [replace(p, split="train") for p in reviewed if not held_out(p.id, holdout)]
-    if not training or not evaluation:
-        raise ValueError(
-            f"samples: {len(reviewed)} reviewed pairs give {len(training)} to train on and {len(evaluation)} to "
-            f"evaluate on; review more pairs (accept or edit) first"
-        )
+    plan = plan_retraining(samples, caption_field, retrain, replay_samples)
     report = progress or (lambda fraction, label: None)
-    report(0.05, f"training on {len(training)} reviewed pairs, starting from {start}")
+    stop = cancelled or (lambda: False)
+    generation = GenerationConfig()
+
     network = load_model(start, for_training=True)
-    result = train(network, training, None, config, out_dir, show_progress=False, overwrite=overwrite)
-    report(0.7, f"captioning {len(evaluation)} held-out pairs")
+    before_field = f"{new_field}_before"
+    if plan["tests"]:
+        report(0.02, f"the old model captions {len(plan['tests'])} test pairs")
+        network.eval()
+        before = caption_idc_pairs(network, plan["tests"], generation)
+    if stop():
+        raise Cancelled("retraining cancelled before training; nothing was written")
+
+    if plan["validation"] and not config.eval_every:
+        config = replace(config, eval_every=max(1, (config.max_steps or 100) // 5))
+    total = config.max_steps
+
+    def on_step(step, logs):
+        if stop():
+            raise Cancelled(f"retraining cancelled at step {step}; nothing was written to the dataset")
+        if not total or step % max(1, total // 20) == 0 or step == total:
+            fraction = 0.05 + 0.65 * (step / total if total else 0.0)
+            report(fraction, f"step {step} of {total}, loss {logs['loss']:.3f}")
+
+    trained_on = plan["training"] + plan["replay"]
+    report(0.05, f"training on {len(plan['training'])} reviewed + {len(plan['replay'])} replayed pairs")
+    result = train(
+        network,
+        trained_on,
+        plan["validation"] or None,
+        config,
+        out_dir,
+        show_progress=False,
+        on_step=on_step,
+        overwrite=overwrite,
+    )
+    compared = plan["held_edited"] + plan["held_accepted"] + plan["tests"]
+    report(0.75, f"the new model captions {len(compared)} held-out and test pairs")
     network.eval()
-    captions = caption_idc_pairs(network, evaluation, GenerationConfig())
-    write_captions(dataset, new_field, captions, model_spec=str(Path(result.model_dir).resolve()))
-    report(0.8, "evaluating the old and the new captions against the reviewed ones")
-    grouped = dataset.match({"pair_id": {"$in": [p.id for p in evaluation]}})
-    before, after = f"{eval_key}_before", f"{eval_key}_after"
-    evaluate_idc_captions(grouped, caption_field, before, baselines=False, references="reviewed")
-    evaluate_idc_captions(grouped, new_field, after, baselines=False, references="reviewed")
-    table = compare_runs(dataset, before, after)
+    after = caption_idc_pairs(network, compared, generation)
+    model_dir = str(Path(result.model_dir).resolve())
+    write_captions(dataset, new_field, after, model_spec=model_dir)
+    if plan["tests"]:
+        write_captions(dataset, before_field, before, model_spec=start)
+
+    report(0.85, "evaluating before and after")
+    comparisons = {}
+    subsets = (
+        ("held_out_edited", plan["held_edited"], caption_field, "reviewed"),
+        ("held_out_accepted", plan["held_accepted"], caption_field, "reviewed"),
+        ("test_references", plan["tests"], before_field, "captions"),
+    )
+    for name, pairs, old_field, references in subsets:
+        if not pairs:
+            comparisons[name] = {"pairs": 0, "table": None}
+            continue
+        view = dataset.match({"pair_id": {"$in": [p.id for p in pairs]}})
+        keys = (f"{eval_key}_{name}_before", f"{eval_key}_{name}_after")
+        evaluate_idc_captions(view, old_field, keys[0], baselines=False, references=references)
+        evaluate_idc_captions(view, new_field, keys[1], baselines=False, references=references)
+        comparisons[name] = {"pairs": len(pairs), "eval_keys": list(keys), "table": compare_runs(dataset, *keys)}
+    comparisons["held_out_accepted"]["note"] = ACCEPTED_NOTE
     report(1.0, "done")
     return {
         "started_from": start,
-        "model_dir": str(Path(result.model_dir).resolve()),
-        "trained_on": len(training),
-        "held_out": len(evaluation),
+        "model_dir": model_dir,
+        "trained_on": len(plan["training"]),
+        "validation": len(plan["validation"]),
+        "replayed": len(plan["replay"]),
+        "replay_wanted": plan["replay_wanted"],
+        "held_out_edited": len(plan["held_edited"]),
+        "held_out_accepted": len(plan["held_accepted"]),
+        "test_split_left_out_of_training": plan["test_left_out"],
+        "held_out_without_caption": plan["uncaptioned"],
+        "test_pairs_compared": len(plan["tests"]),
         "steps": result.steps,
+        "stopped": result.stopped,
+        "best": result.best,
         "new_field": new_field,
-        "eval_keys": [before, after],
-        "comparison": table,
+        "comparisons": comparisons,
     }

@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     caption.add_argument("--manifest", required=True)
     caption.add_argument("--model", default="tiny", help=model_help)
     caption.add_argument("--adapter", default=None, help="LoRA adapter folder to apply on --model")
-    caption.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    caption.add_argument("--split", default="test", choices=["train", "validation", "test", "unlabeled"])
     caption.add_argument("--out", required=True, help="predictions JSONL: {'id': ..., 'caption': ...} per line")
     caption.add_argument("--device", default=None)
     caption.add_argument("--base-model", default=None, help=base_help)

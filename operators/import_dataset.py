@@ -50,7 +50,7 @@ class ImportIDCDataset(foo.Operator):
         options = dict(params.get("options") or {})
         if params["format"] == IMAGE_FOLDERS:
             options.setdefault("match_extension", params.get("match_extension", False))
-            options.setdefault("split", params.get("split", "test"))
+            options.setdefault("split", params.get("split", "unlabeled"))
         dataset, result = import_idc_dataset(
             params["format"],
             params["source"],
@@ -89,10 +89,11 @@ def _image_folder_inputs(ctx, inputs):
     )
     inputs.enum(
         "split",
-        ["test", "validation", "train"],
-        default="test",
+        ["unlabeled", "test", "validation", "train"],
+        default="unlabeled",
         label="Split",
-        description="the pairs have no captions yet: 'test' keeps them out of training until reviewed",
+        description="the pairs have no captions yet: 'unlabeled' keeps them apart from test pairs; reviewed, "
+        "they can be trained on",
         view=types.Dropdown(),
     )
     for name in ("source", "images_dir"):

@@ -1,7 +1,9 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from .common import cancelled, check_grouped_dataset, check_positive, done, field_input, progress
+from .common import cancelled, check_grouped_dataset, check_positive, done, field_input, invalid, progress
+
+REPLAY_TRAIN_SPLIT = "(the dataset's train split)"
 
 
 class RetrainOnReviewed(foo.Operator):
@@ -18,8 +20,9 @@ class RetrainOnReviewed(foo.Operator):
 
     def resolve_input(self, ctx):
         from fiftyone_plugin.captioning import caption_source
-        from fiftyone_plugin.review import reviewed_pairs
+        from fiftyone_plugin.retrain import RetrainConfig, plan_retraining
 
+        defaults = RetrainConfig()
         inputs = types.Object()
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
@@ -34,17 +37,51 @@ class RetrainOnReviewed(foo.Operator):
             description="the model that wrote the captions" if source else "nothing records who wrote this field",
         )
         inputs.str("out_dir", required=True, label="Output folder", description="checkpoints and the new adapter")
-        inputs.float("holdout", default=0.2, label="Held-out share", description="reviewed pairs kept for evaluation")
+        inputs.float("holdout", default=defaults.holdout, label="Held-out share", description="kept for the comparison")
+        inputs.float(
+            "validation",
+            default=defaults.validation,
+            label="Validation share",
+            description="of the other reviewed pairs: picks the best step",
+        )
+        inputs.float(
+            "replay_ratio",
+            default=defaults.replay_ratio,
+            label="Replay ratio",
+            description="pairs of the data the model learnt from, per reviewed training pair (0: none)",
+        )
+        views = types.Dropdown()
+        names = [REPLAY_TRAIN_SPLIT] + ctx.dataset.list_saved_views()
+        for name in names:
+            views.add_choice(name, label=name)
+        inputs.enum("replay_view", names, default=REPLAY_TRAIN_SPLIT, label="Replay from", view=views)
+        inputs.bool(
+            "include_test",
+            default=defaults.include_test,
+            label="Train on reviewed pairs of the test split too",
+            description="off: they are compared instead, never trained on",
+        )
+        inputs.int("test_pairs", default=defaults.test_pairs, min=0, label="Test pairs compared before / after")
         inputs.int("max_steps", default=300, min=1, label="Steps")
         inputs.int("batch_size", default=16, min=1, label="Batch size")
         inputs.float("learning_rate", default=2e-4, label="Learning rate")
         for name in ("max_steps", "batch_size", "learning_rate"):
             check_positive(ctx, inputs, name)
-        reviewed = len(reviewed_pairs(target))
-        inputs.view(
-            "reviewed_count",
-            types.Notice(label=f"{reviewed} accepted or edited pairs in the chosen samples"),
-        )
+        try:
+            retrain = _retrain_config(ctx.params)
+            plan = plan_retraining(target, field or "idc_caption", retrain, _replay(ctx))
+        except ValueError as exc:
+            invalid(inputs, "holdout", str(exc))
+        else:
+            inputs.view(
+                "plan",
+                types.Notice(
+                    label=f"{len(plan['training'])} reviewed pairs train, {len(plan['validation'])} validate, "
+                    f"{len(plan['replay'])} replayed; compared: {len(plan['held_edited'])} edited and "
+                    f"{len(plan['held_accepted'])} accepted held out, {len(plan['tests'])} test pairs; "
+                    f"{plan['test_left_out']} reviewed test-split pairs left out of training"
+                ),
+            )
         return types.Property(inputs, view=types.View(label="Retrain on reviewed captions"))
 
     def execute(self, ctx):
@@ -58,33 +95,57 @@ class RetrainOnReviewed(foo.Operator):
             batch_size=params.get("batch_size", 16),
             max_steps=steps,
             warmup_steps=min(50, steps // 10),
-            eval_every=0,
+            eval_every=max(1, steps // 5),
+            eval_metric="loss",
+            checkpoint_every=max(1, steps // 5),
         )
-        report = progress(ctx)
-        stop = cancelled(ctx)
-
-        def on_progress(fraction, label):
-            if stop():
-                raise RuntimeError("retraining cancelled")
-            report(fraction, label)
-
         result = retrain_on_reviewed(
             ctx.target_view(),
             params.get("caption_field", "idc_caption"),
             params["out_dir"],
             config,
-            holdout=params.get("holdout", 0.2),
+            _retrain_config(params),
             model=params.get("model") or None,
-            progress=on_progress,
+            replay_samples=_replay(ctx),
+            progress=progress(ctx),
+            cancelled=cancelled(ctx),
         )
-        rows = [{"category": name, **values} for name, values in result.pop("comparison").items()]
-        return done(ctx, {**result, "comparison": rows})
+        comparisons = result.pop("comparisons")
+        for name, found in comparisons.items():
+            rows = [{"category": c, **values} for c, values in (found.get("table") or {}).items()]
+            result[name] = {k: v for k, v in found.items() if k != "table"} | {"rows": rows}
+        return done(ctx, result)
 
     def resolve_output(self, ctx):
         outputs = types.Object()
         outputs.str("model_dir", label="New model")
         outputs.int("trained_on", label="Reviewed pairs trained on")
-        outputs.int("held_out", label="Reviewed pairs held out")
-        outputs.str("new_field", label="New captions of the held-out pairs")
-        outputs.list("comparison", types.Object(), label="CIDEr-D before / after, held-out pairs")
+        outputs.int("validation", label="Reviewed pairs that validated")
+        outputs.int("replayed", label="Replayed pairs")
+        outputs.obj("best", label="Best step (kept)")
+        outputs.int("test_split_left_out_of_training", label="Reviewed test-split pairs never trained on")
+        outputs.str("new_field", label="New captions of the compared pairs")
+        outputs.obj("held_out_edited", label="Held-out edited pairs (where the old model was wrong)")
+        outputs.obj("held_out_accepted", label="Held-out accepted pairs (favour the old model by construction)")
+        outputs.obj("test_references", label="The dataset's test references (what retraining forgot)")
         return types.Property(outputs, view=types.View(label="Retrained"))
+
+
+def _retrain_config(params):
+    from fiftyone_plugin.retrain import RetrainConfig
+
+    defaults = RetrainConfig()
+    return RetrainConfig(
+        holdout=params.get("holdout", defaults.holdout),
+        validation=params.get("validation", defaults.validation),
+        replay_ratio=params.get("replay_ratio", defaults.replay_ratio),
+        include_test=params.get("include_test", defaults.include_test),
+        test_pairs=params.get("test_pairs", defaults.test_pairs),
+    )
+
+
+def _replay(ctx):
+    name = ctx.params.get("replay_view")
+    if not name or name == REPLAY_TRAIN_SPLIT:
+        return None
+    return ctx.dataset.load_saved_view(name)

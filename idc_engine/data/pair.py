@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SPLITS = ("train", "validation", "test")
+# "unlabeled": pairs nobody has described yet (two folders of images), kept apart from the test split so
+# that reviewing and training on them never touches a benchmark's test pairs.
+SPLITS = ("train", "validation", "test", "unlabeled")
 
 
 @dataclass

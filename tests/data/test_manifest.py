@@ -49,7 +49,7 @@ def test_bad_json_is_reported_with_its_line_number(tmp_path):
         (json.dumps({"id": "p", "reference": "a", "captions": ["c"]}), r":1: field 'modified': missing"),
         (_record(captions=None), r":1: field 'captions': must be a non-empty list of strings, or \[\] for a pair"),
         (_record(captions=["ok", ""]), r":1: field 'captions': caption 1 must be a non-empty string"),
-        (_record(split="dev"), r":1: field 'split': must be one of train, validation, test, got 'dev'"),
+        (_record(split="dev"), r":1: field 'split': must be one of train, validation, test, unlabeled, got 'dev'"),
         (_record(reference=""), r":1: field 'reference': must be a non-empty path string"),
         (_record(colour="red"), r":1: field 'colour': unknown field"),
         (_record(metadata=[1]), r":1: field 'metadata': must be an object"),

@@ -1,23 +1,28 @@
-"""Review records: one per pair, never touching the references, every action undoable."""
+"""Review records: one per pair, never touching the references, every action recorded with who made it,
+atomic against other reviewers, undoable by whoever made it; the queue, its leases and skips."""
+
+import time
 
 import pytest
+from fiftyone import ViewField as F
 
 from fiftyone_plugin.captioning import caption_samples
-from fiftyone_plugin.dataset import MODIFIED, REFERENCE
+from fiftyone_plugin.dataset import MODIFIED, REFERENCE, write_pair_values
 from fiftyone_plugin.review import (
     HISTORY_FIELD,
     REVIEW_FIELD,
+    ReviewConfig,
+    ReviewConflict,
     accept,
     edit,
     flag,
-    next_in_queue,
     pair_of_sample,
     review_counts,
-    review_queue,
     review_record,
     reviewed_pairs,
     undo,
 )
+from fiftyone_plugin.review_queue import next_in_queue, review_queue, skip
 
 
 @pytest.fixture
@@ -26,99 +31,233 @@ def captioned(idc_dataset, tiny_model):
     return idc_dataset
 
 
+@pytest.fixture
+def labelled(idc_dataset):
+    """Every test pair captioned "caption of <id>", confidences falling with the id (the last is least sure)."""
+    test = idc_dataset.select_group_slices(MODIFIED).match_tags("test")
+    ids = sorted(test.values("pair_id"))
+    write_pair_values(idc_dataset, "idc_caption", {p: f"caption of {p}" for p in ids})
+    write_pair_values(idc_dataset, "idc_caption_confidence", {p: -0.01 * i for i, p in enumerate(ids)})
+    return idc_dataset, ids[::-1]  # the queue's order: least confident first
+
+
+def history(dataset, pair_id):
+    return dataset.select_group_slices(MODIFIED).match(F("pair_id") == pair_id).values(HISTORY_FIELD, _raw=True)[0]
+
+
 def test_accept_edit_flag_and_undo_keep_one_record_per_pair_and_the_references(captioned):
     dataset = captioned
     modified = dataset.select_group_slices(MODIFIED).match_tags("test")
     first, second, third = modified.limit(3).values("pair_id")
     references_before = dataset.select_group_slices(MODIFIED).values("captions")
 
-    record = accept(dataset, first, "idc_caption")
+    record = accept(dataset, first, "idc_caption", reviewer="ann")
     model_caption = dict(zip(*modified.values(["pair_id", "idc_caption"])))[first]
     assert record["status"] == "accepted" and record["caption"] == model_caption and record["undoable"] == 1
-    edit(dataset, second, "  the red circle moved to the left ")
-    flag(dataset, third, "two objects changed")
+    edit(dataset, second, "  the red circle moved to the left ", reviewer="ann")
+    flag(dataset, third, "two objects changed", reviewer="ann")
     assert review_record(dataset, second)["caption"] == "the red circle moved to the left"
 
     # Stored once per pair: on the modified slice, never copied to the reference slice.
-    assert review_counts(dataset.match_tags("test")) == {
-        "unreviewed": len(modified) - 3,
-        "accepted": 1,
-        "edited": 1,
-        "flagged": 1,
-    }
+    counts = review_counts(dataset.match_tags("test"))
+    assert counts == {"unreviewed": len(modified) - 3, "accepted": 1, "edited": 1, "flagged": 1, "disputed": 0}
     assert set(dataset.select_group_slices(REFERENCE).values(f"{REVIEW_FIELD}.status")) == {None}
     assert dataset.select_group_slices(MODIFIED).values("captions") == references_before
 
-    edit(dataset, first, "a new caption")
+    edit(dataset, first, "a new caption", reviewer="ann")
     assert review_record(dataset, first)["status"] == "edited"
-    assert undo(dataset, first)["status"] == "accepted"  # back one step, not to the start
-    assert undo(dataset, first)["status"] == "unreviewed"
+    assert undo(dataset, first, reviewer="ann")["status"] == "accepted"  # back one step, not to the start
+    assert undo(dataset, first, reviewer="ann")["status"] == "unreviewed"
     with pytest.raises(ValueError, match=f"pair_id {first!r}: nothing to undo"):
-        undo(dataset, first)
+        undo(dataset, first, reviewer="ann")
     assert review_record(dataset, first)["undoable"] == 0
-    assert len(dataset.select_group_slices(MODIFIED).match({"pair_id": third}).first()[HISTORY_FIELD]) == 1
+    # An audit trail: the undone actions stay, marked, and each undo is recorded after them.
+    actions = [(e["action"], e["reviewer"], e.get("undoes")) for e in history(dataset, first)]
+    assert actions == [("accept", "ann", None), ("edit", "ann", None), ("undo", "ann", 1), ("undo", "ann", 0)]
+    assert review_record(dataset, first)["version"] == 4  # never goes back: a stale view is always detected
 
 
-def test_bad_review_actions_name_the_problem(captioned):
-    pair = captioned.select_group_slices(MODIFIED).match_tags("train").first().pair_id
+def test_every_action_records_who_made_it_when_and_how_long_it_took(labelled):
+    dataset, ids = labelled
+    before = time.time()
+    accept(dataset, ids[0], "idc_caption", reviewer="ann", seconds=4.25)
+    record = review_record(dataset, ids[0])
+    assert record["reviewer"] == "ann" and record["reviewed_at"].timestamp() >= before - 1
+    (entry,) = history(dataset, ids[0])
+    assert entry["reviewer"] == "ann" and entry["action"] == "accept" and entry["seconds"] == 4.25
+    assert entry["at"].timestamp() >= before - 1
+    with pytest.raises(ValueError, match="reviewer: every action needs the reviewer's name"):
+        edit(dataset, ids[1], "something", reviewer="  ")
+
+
+def test_accept_stores_the_caption_the_reviewer_saw_and_refuses_when_it_changed(labelled):
+    dataset, ids = labelled
+    seen = f"caption of {ids[0]}"
+    write_pair_values(dataset, "idc_caption", {ids[0]: "a newer caption from a job that just finished"})
+    with pytest.raises(ReviewConflict, match=f"the caption in 'idc_caption' changed since you saw it .*{seen!r}"):
+        accept(dataset, ids[0], "idc_caption", seen, reviewer="ann")
+    assert review_record(dataset, ids[0])["status"] == "unreviewed"  # nothing stored
+    stored = accept(dataset, ids[1], "idc_caption", f"caption of {ids[1]}", reviewer="ann")
+    assert stored["caption"] == f"caption of {ids[1]}"
+
+
+def test_a_stale_version_is_refused_naming_who_changed_the_pair(labelled):
+    dataset, ids = labelled
+    seen = review_record(dataset, ids[0])["version"]
+    edit(dataset, ids[0], "bob's words", reviewer="bob", expected_version=seen)
+    with pytest.raises(
+        ReviewConflict, match=r"changed since you saw it \(version 0, now 1\): last change by 'bob'|bob"
+    ):
+        edit(dataset, ids[0], "ann's words", reviewer="ann", expected_version=seen)
+    try:
+        flag(dataset, ids[0], "blurry", reviewer="ann", expected_version=seen)
+    except ReviewConflict as conflict:
+        assert conflict.record["caption"] == "bob's words" and conflict.record["version"] == 1  # the new state
+    assert [e["reviewer"] for e in history(dataset, ids[0])] == ["bob"]
+
+
+def test_undo_undoes_only_the_reviewers_own_last_action(labelled):
+    dataset, ids = labelled
+    pair = ids[0]
+    edit(dataset, pair, "ann's caption", reviewer="ann")
+    edit(dataset, pair, "bob's caption", reviewer="bob")
+    with pytest.raises(ValueError, match=r"the last action is 'bob''s edit at .*only they can undo it"):
+        undo(dataset, pair, reviewer="ann")
+    assert review_record(dataset, pair)["caption"] == "bob's caption"
+    assert undo(dataset, pair, reviewer="bob")["caption"] == "ann's caption"
+    assert undo(dataset, pair, reviewer="ann")["status"] == "unreviewed"
+    edit(dataset, pair, "bob again", reviewer="bob")
+    assert undo(dataset, pair, reviewer="lead", anyone=True)["status"] == "unreviewed"
+
+
+def test_bad_review_actions_name_the_problem(labelled):
+    dataset, _ = labelled
+    pair = dataset.select_group_slices(MODIFIED).match_tags("train").first().pair_id
     with pytest.raises(ValueError, match=f"source_field 'idc_caption': pair {pair!r} has no caption there"):
-        accept(captioned, pair, "idc_caption")
+        accept(dataset, pair, "idc_caption", reviewer="ann")
     with pytest.raises(ValueError, match="caption: an edited caption must be a non-empty string"):
-        edit(captioned, pair, "   ")
+        edit(dataset, pair, "   ", reviewer="ann")
     with pytest.raises(ValueError, match="reason: a flag needs a reason"):
-        flag(captioned, pair, "")
+        flag(dataset, pair, "", reviewer="ann")
     with pytest.raises(ValueError, match="pair_id 'nope': no such pair"):
-        accept(captioned, "nope", "idc_caption")
-    assert review_record(captioned, pair)["status"] == "unreviewed"
+        accept(dataset, "nope", "idc_caption", reviewer="ann")
+    with pytest.raises(ValueError, match="lease_s must be positive, got 0"):
+        ReviewConfig(lease_s=0)
+    assert review_record(dataset, pair)["status"] == "unreviewed"
 
 
-def test_the_queue_puts_the_least_confident_unreviewed_pair_first(captioned):
-    test = captioned.match_tags("test")
+def test_the_queue_puts_the_least_confident_unreviewed_pair_first(labelled):
+    dataset, ids = labelled
+    test = dataset.match_tags("test")
     queue = review_queue(test, "idc_caption")
-    confidences = queue.values("idc_caption_confidence")
-    assert len(confidences) == len(test.select_group_slices(MODIFIED)) and confidences == sorted(confidences)
-    head = next_in_queue(test, "idc_caption")
-    assert head == queue.first().pair_id
-    accept(captioned, head, "idc_caption")
-    assert next_in_queue(test, "idc_caption") != head
-    assert len(review_queue(test, "idc_caption")) == len(confidences) - 1
-    assert next_in_queue(test, "idc_caption", after_pair=queue.values("pair_id")[1]) == queue.values("pair_id")[2]
+    assert queue.values("pair_id") == ids
+    assert next_in_queue(test, "idc_caption", reviewer="ann") == ids[0]
+    accept(dataset, ids[0], "idc_caption", reviewer="ann")
+    assert next_in_queue(test, "idc_caption", reviewer="ann") == ids[1]
 
 
-def test_reviewed_pairs_carry_the_reviewers_caption(captioned):
-    test = captioned.match_tags("test")
-    first, second, third = test.select_group_slices(MODIFIED).limit(3).values("pair_id")
-    accept(captioned, first, "idc_caption")
-    edit(captioned, second, "a blue square was added")
-    flag(captioned, third, "unsure")
+def test_the_queue_built_before_the_first_review_still_leaves_reviewed_pairs_out(labelled):
+    dataset, ids = labelled
+    queue = review_queue(dataset.match_tags("test"), "idc_caption")  # before any review field exists
+    accept(dataset, ids[0], "idc_caption", reviewer="ann")
+    assert ids[0] not in queue.values("pair_id") and len(queue) == len(ids) - 1
+
+
+def test_the_queue_reads_the_record_on_the_modified_slice_whatever_slice_is_active(labelled):
+    dataset, ids = labelled
+    accept(dataset, ids[0], "idc_caption", reviewer="ann")
+    dataset.group_slice = REFERENCE  # the App's active slice: the reference images
+    test = dataset.match_tags("test")
+    assert ids[0] not in review_queue(test, "idc_caption").values("pair_id")
+    assert next_in_queue(test, "idc_caption", reviewer="bob") == ids[1]
+
+
+def test_the_queue_is_limited_to_the_current_view(labelled):
+    dataset, ids = labelled
+    categories = dict(zip(*dataset.select_group_slices(MODIFIED).values(["pair_id", "category"])))
+    category = categories[ids[3]]
+    view = dataset.match_tags("test").match(F("category") == category)
+    taken = []
+    while (pair := next_in_queue(view, "idc_caption", reviewer="ann")) is not None:
+        taken.append(pair)
+        flag(dataset, pair, "checked", reviewer="ann")
+    assert taken == [p for p in ids if categories[p] == category]
+
+
+def test_two_reviewers_get_different_pairs_and_an_expired_lease_returns_the_pair(labelled):
+    dataset, ids = labelled
+    test = dataset.match_tags("test")
+    ann = next_in_queue(test, "idc_caption", reviewer="ann")
+    bob = next_in_queue(test, "idc_caption", reviewer="bob")
+    assert (ann, bob) == (ids[0], ids[1])
+    assert review_record(dataset, ann)["lease"]["reviewer"] == "ann"
+    assert next_in_queue(test, "idc_caption", reviewer="ann") == ann  # still hers: she was not done
+    # Carl's lease runs out at once; Dan then gets Carl's pair.
+    short = ReviewConfig(lease_s=0.05)
+    carl = next_in_queue(test, "idc_caption", reviewer="carl", config=short)
+    assert carl == ids[2]
+    time.sleep(0.1)
+    assert next_in_queue(test, "idc_caption", reviewer="dan") == carl
+    # An action ends the lease; leaving a pair for the next releases it.
+    accept(dataset, ann, "idc_caption", reviewer="ann")
+    assert review_record(dataset, ann)["lease"] is None
+    nxt = next_in_queue(test, "idc_caption", reviewer="bob", after_pair=bob)
+    assert nxt not in (ann, bob, carl) and review_record(dataset, bob)["lease"] is None
+
+
+def test_a_skipped_pair_comes_back_only_after_the_queue_has_gone_round(labelled):
+    dataset, ids = labelled
+    test = dataset.match_tags("test")
+    first = next_in_queue(test, "idc_caption", reviewer="ann")
+    skip(dataset, first, reviewer="ann")
+    second = next_in_queue(test, "idc_caption", reviewer="ann", after_pair=first)
+    assert second == ids[1]
+    skip(dataset, second, reviewer="ann")
+    third = next_in_queue(test, "idc_caption", reviewer="ann", after_pair=second)
+    assert third == ids[2]  # not back to the skipped first pair
+    assert next_in_queue(test, "idc_caption", reviewer="bob") == ids[0]  # Ann's skip is hers only
+    for pair in ids[3:]:
+        flag(dataset, pair, "seen", reviewer="ann")
+    flag(dataset, third, "seen", reviewer="ann")
+    flag(dataset, ids[0], "seen", reviewer="bob")
+    assert next_in_queue(test, "idc_caption", reviewer="ann") == second  # gone round: the skipped one
+    skip(dataset, second, reviewer="ann")
+    assert next_in_queue(test, "idc_caption", reviewer="ann") == second  # nothing else is left
+
+
+def test_flagged_pairs_have_their_own_queue(labelled):
+    dataset, ids = labelled
+    flag(dataset, ids[4], "first flag", reviewer="ann")
+    flag(dataset, ids[2], "second flag", reviewer="ann")
+    test = dataset.match_tags("test")
+    assert next_in_queue(test, None, reviewer="lead", queue="flagged") == ids[4]  # oldest flag first
+    assert next_in_queue(test, None, reviewer="other", queue="flagged") == ids[2]  # the first is leased
+    with pytest.raises(ValueError, match="queue must be one of"):
+        next_in_queue(test, None, reviewer="lead", queue="nope")
+
+
+def test_pairs_are_looked_up_by_index(labelled):
+    dataset, ids = labelled
+    accept(dataset, ids[0], "idc_caption", reviewer="ann")
+    next_in_queue(dataset, "idc_caption", reviewer="ann")
+    indexes = dataset.list_indexes()
+    assert "pair_id" in indexes
+    assert any(name.startswith(f"{REVIEW_FIELD}.status") for name in indexes)
+    assert any("idc_caption_confidence" in name for name in indexes)
+    plan = dataset._sample_collection.find({"pair_id": ids[0]}).explain()
+    assert "IXSCAN" in str(plan["queryPlanner"]["winningPlan"])
+
+
+def test_reviewed_pairs_carry_the_reviewers_caption(labelled):
+    dataset, ids = labelled
+    test = dataset.match_tags("test")
+    first, second, third = ids[:3]
+    accept(dataset, first, "idc_caption", reviewer="ann")
+    edit(dataset, second, "a blue square was added", reviewer="ann")
+    flag(dataset, third, "unsure", reviewer="ann")
     pairs = {p.id: p for p in reviewed_pairs(test)}
     assert set(pairs) == {first, second} and pairs[second].captions == ["a blue square was added"]
     kept = {p.id: p for p in reviewed_pairs(test, keep_references=True)}
     assert kept[second].captions[0] == "a blue square was added" and len(kept[second].captions) > 1
-    sample_on_reference = captioned.select_group_slices(REFERENCE).match({"pair_id": second}).first()
-    assert pair_of_sample(captioned, sample_on_reference.id) == second
-
-
-def test_retraining_on_reviewed_pairs_is_compared_on_held_out_pairs(captioned, tiny_dir, tmp_path):
-    from fiftyone_plugin.evaluation import compare_runs, evaluate_idc_captions
-    from fiftyone_plugin.retrain import held_out, retrain_on_reviewed
-    from idc_engine.model.config import LoraSettings
-    from idc_engine.train.config import TrainConfig
-
-    test = captioned.match_tags("test")
-    pairs = test.select_group_slices(MODIFIED).values(["pair_id", "captions"])
-    for pair_id, references in zip(*pairs):
-        edit(captioned, pair_id, references[0])  # the reviewer writes the right caption for each
-    config = TrainConfig(lora=LoraSettings(rank=4), max_steps=4, batch_size=4, eval_every=0, checkpoint_every=4)
-    summary = retrain_on_reviewed(test, "idc_caption", tmp_path / "retrain", config, holdout=0.25)
-    held = [p for p in pairs[0] if held_out(p, 0.25)]
-    assert summary["held_out"] == len(held) and summary["trained_on"] == len(pairs[0]) - len(held)
-    assert summary["started_from"] == str(tiny_dir)  # the model that wrote idc_caption
-    retrained = dict(zip(*captioned.select_group_slices(MODIFIED).values(["pair_id", "idc_caption_retrained"])))
-    assert {p for p, c in retrained.items() if c is not None} == set(held)
-    assert set(summary["comparison"]["all"]) == {"idc_caption_review_before", "idc_caption_review_after", "delta"}
-
-    # A run over other pairs cannot be compared with them.
-    evaluate_idc_captions(test, "idc_caption", "everything", baselines=False, references="reviewed")
-    with pytest.raises(ValueError, match="scored different pairs"):
-        compare_runs(captioned, "everything", "idc_caption_review_after")
+    sample_on_reference = dataset.select_group_slices(REFERENCE).match({"pair_id": second}).first()
+    assert pair_of_sample(dataset, sample_on_reference.id) == second

@@ -48,12 +48,15 @@ def test_import_caption_review_retrain_compare(shapes_pairs, tiny_dir, tmp_path)
         )
         result = retrained.result
         assert result is not None, retrained.error
-        assert result["trained_on"] + result["held_out"] == 20 and result["held_out"] > 0
+        # Imported from folders, the pairs are "unlabeled", not "test": reviewed, they can be trained on.
+        assert result["test_split_left_out_of_training"] == 0
+        held = result["held_out_edited"]["pairs"]
+        assert result["trained_on"] + result["validation"] + held == 20 and held > 0
         assert result["model_dir"].startswith(str(tmp_path / "retrain"))
-        rows = {row["category"]: row for row in result["comparison"]}
-        assert set(rows["all"]) >= {"idc_caption_review_before", "idc_caption_review_after", "delta"}
-        assert dataset.has_evaluation("idc_caption_review_before") and dataset.has_evaluation(
-            "idc_caption_review_after"
-        )
+        rows = {row["category"]: row for row in result["held_out_edited"]["rows"]}
+        before, after = result["held_out_edited"]["eval_keys"]
+        assert set(rows["all"]) >= {before, after, "delta"}
+        assert dataset.has_evaluation(before) and dataset.has_evaluation(after)
+        assert result["held_out_accepted"]["pairs"] == 0 and result["test_references"]["pairs"] == 0
     finally:
         dataset.delete()

@@ -26,6 +26,8 @@ SPLIT_NAMES = {
     "validation": "validation",
     "dev": "validation",
     "test": "test",
+    "unlabeled": "unlabeled",
+    "unlabelled": "unlabeled",
 }
 
 _LETTER = re.compile(r"[^\W\d_]")

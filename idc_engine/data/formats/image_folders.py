@@ -24,8 +24,9 @@ them explicitly instead (giving a side both ways, with different folders, is an 
 * Every image without a counterpart is listed in ``missing`` as ``(relative path, problem)``, the
   problem naming the side it is on and the folder where its counterpart was looked for; a note
   counts them per side. Nothing is dropped silently.
-* ``split`` (default ``"test"``): the split every pair gets. Pairs without references are there to
-  be captioned (``idc caption`` reads the test split by default) and reviewed, not trained on.
+* ``split`` (default ``"unlabeled"``): the split every pair gets. Pairs without references are there
+  to be captioned and reviewed; a split of their own keeps them apart from any test split, so that
+  reviewed pairs can be trained on while a benchmark's test pairs never are.
 * Category is None, captions are empty, and ``metadata`` holds ``reference_relpath`` and
   ``modified_relpath`` (posix, relative to each folder).
 """
@@ -51,7 +52,7 @@ def read_image_folders(
     reference_dir: str | os.PathLike | None = None,
     modified_dir: str | os.PathLike | None = None,
     match_extension: bool = False,
-    split: str = "test",
+    split: str = "unlabeled",
 ) -> ImportResult:
     """Pair the images of an originals folder with those of an edited folder; see the module docstring."""
     ref_root = _folder("reference_dir", reference_dir, "annotations", annotations)

@@ -40,9 +40,9 @@ class ImportResult:
     format_name: str = ""
 
     def split_counts(self) -> dict[str, int]:
-        """Number of pairs per split, in the order train, validation, test."""
+        """Number of pairs per split, in the order train, validation, test (and unlabeled, when any)."""
         counts = Counter(p.split for p in self.pairs)
-        return {s: counts[s] for s in SPLITS}
+        return {s: counts[s] for s in SPLITS if s != "unlabeled" or counts[s]}
 
     def summary(self, examples: int = 3) -> str:
         """A few lines for a log: counts, the first missing and skipped records, and the notes."""

@@ -23,7 +23,7 @@ def test_pairs_by_relative_name_any_extension_and_names_the_unmatched(folders):
     assert [p.id for p in result.pairs] == ["a", "b", "street/c"]
     a = result.pairs[0]
     assert (a.reference, a.modified) == (originals / "a.jpg", edited / "a.png")
-    assert a.captions == [] and not a.has_references and a.category is None and a.split == "test"
+    assert a.captions == [] and not a.has_references and a.category is None and a.split == "unlabeled"
     assert result.pairs[2].metadata == {"reference_relpath": "street/c.JPEG", "modified_relpath": "street/c.jpeg"}
     missing = dict(result.missing)
     assert set(missing) == {"only_original.png", "street/only_edit.webp"}
@@ -31,7 +31,7 @@ def test_pairs_by_relative_name_any_extension_and_names_the_unmatched(folders):
     assert missing["street/only_edit.webp"].startswith(f"edited image (modified_dir) has no original in {originals}")
     assert "1 originals without an edited version, 1 edited images without an original" in result.summary()
     assert "reference_dir: ignored 1 files that are not images (notes.txt)" in result.notes
-    assert "3 pairs (train 0, validation 0, test 3); 2 missing images" in result.summary()
+    assert "3 pairs (train 0, validation 0, test 0, unlabeled 3); 2 missing images" in result.summary()
 
 
 def test_match_extension_pairs_only_identical_names(folders):

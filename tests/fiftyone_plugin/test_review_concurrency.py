@@ -1,0 +1,126 @@
+"""Several reviewers at once, as real processes on one database: no action that reported success is lost,
+a conflicting one is refused with the reason, and a process stopped between two writes leaves nothing
+that the next reader cannot finish."""
+
+import multiprocessing
+import os
+
+import pytest
+
+from fiftyone_plugin.dataset import MODIFIED, pairs_to_dataset, write_pair_values
+
+EDITS = 40
+
+
+def _edits(name, pair_id, reviewer, with_version, barrier, results):
+    """One reviewer's process: 40 edits of one pair, all started together with the other reviewer's."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.review import ReviewConflict, edit, review_record
+
+    dataset = fo.load_dataset(name)
+    review_record(dataset, pair_id)  # connect and warm up before the race starts
+    barrier.wait()
+    landed, refused = [], []
+    for i in range(EDITS):
+        caption = f"{reviewer} edit {i}"
+        seen = review_record(dataset, pair_id)["version"] if with_version else None
+        try:
+            edit(dataset, pair_id, caption, reviewer=reviewer, expected_version=seen)
+            landed.append(caption)
+        except ReviewConflict as conflict:
+            assert "changed since you saw it" in str(conflict) and conflict.record is not None
+            refused.append(caption)
+    results.put((reviewer, landed, refused))
+
+
+@pytest.fixture
+def shared_dataset(shapes_pairs):
+    # Persistent: the reviewers' processes load it by name from the test session's database.
+    dataset = pairs_to_dataset(shapes_pairs[:6], name=f"idc-review-race-{os.getpid()}", persistent=True, overwrite=True)
+    write_pair_values(dataset, "idc_caption", {p.id: f"caption of {p.id}" for p in shapes_pairs[:6]})
+    yield dataset
+    dataset.delete()
+
+
+def _race(dataset, pair_id, with_version):
+    context = multiprocessing.get_context("spawn")  # fresh interpreters, as two reviewers' processes are
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [
+        context.Process(target=_edits, args=(dataset.name, pair_id, name, with_version, barrier, results))
+        for name in ("ann", "bob")
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    return outcomes
+
+
+def _history(dataset, pair_id):
+    from fiftyone_plugin.review import HISTORY_FIELD
+
+    dataset.reload()  # the reviewers' processes declared the review fields
+    view = dataset.select_group_slices(MODIFIED).match({"pair_id": pair_id})
+    return view.values(HISTORY_FIELD, _raw=True)[0]
+
+
+@pytest.mark.distributed
+def test_two_processes_editing_one_pair_lose_no_action(shared_dataset):
+    from fiftyone_plugin.review import review_record
+
+    pair_id = shared_dataset.select_group_slices(MODIFIED).first().pair_id
+    outcomes = _race(shared_dataset, pair_id, with_version=False)
+    landed = [caption for _, ok, _ in outcomes for caption in ok]
+    assert len(landed) == 2 * EDITS and not any(refused for _, _, refused in outcomes)
+    history = _history(shared_dataset, pair_id)
+    assert sorted(e["caption"] for e in history) == sorted(landed)
+    assert review_record(shared_dataset, pair_id)["version"] == 2 * EDITS
+    # Each entry's "previous" is the record the one before it wrote: no action was applied over a stale one.
+    for before, after in zip(history, history[1:]):
+        assert after["previous"]["caption"] == before["caption"]
+
+
+@pytest.mark.distributed
+def test_reviewers_acting_on_what_they_saw_get_a_clear_refusal_and_every_success_lands(shared_dataset):
+    from fiftyone_plugin.review import review_record
+
+    pair_id = shared_dataset.select_group_slices(MODIFIED).first().pair_id
+    outcomes = _race(shared_dataset, pair_id, with_version=True)
+    landed = [caption for _, ok, _ in outcomes for caption in ok]
+    refused = [caption for _, _, no in outcomes for caption in no]
+    assert len(landed) + len(refused) == 2 * EDITS
+    history = _history(shared_dataset, pair_id)
+    assert sorted(e["caption"] for e in history) == sorted(landed)  # every success, and only those
+    assert review_record(shared_dataset, pair_id)["version"] == len(landed)
+
+
+def _vote_then_die(name, pair_id):
+    """A reviewer's process that stops between its blind vote (stored) and the settling write."""
+    import fiftyone as fo
+
+    import fiftyone_plugin.review as review
+
+    review._settle = lambda *args, **kwargs: os._exit(17)
+    review.edit(fo.load_dataset(name), pair_id, "a red circle was added", reviewer="bob")
+
+
+@pytest.mark.distributed
+def test_blind_reviews_are_settled_even_when_the_last_voter_dies_between_two_writes(shared_dataset):
+    from fiftyone_plugin.review import edit, review_record
+    from fiftyone_plugin.review_overlap import agreement_report, set_overlap
+
+    set_overlap(shared_dataset, share=1.0, reviewers=2)
+    pair_id = shared_dataset.select_group_slices(MODIFIED).first().pair_id
+    pending = edit(shared_dataset, pair_id, "the red circle was added", reviewer="ann")
+    assert pending["status"] == "unreviewed" and [v["reviewer"] for v in pending["votes"]] == ["ann"]
+    worker = multiprocessing.get_context("spawn").Process(target=_vote_then_die, args=(shared_dataset.name, pair_id))
+    worker.start()
+    worker.join(timeout=300)
+    assert worker.exitcode == 17  # stopped after the vote's write, before the settle's
+    settled = review_record(shared_dataset, pair_id)  # the next reader finishes it
+    assert settled["status"] == "edited" and settled["agreement"]["agree"]
+    assert settled["caption"] == "the red circle was added"
+    assert agreement_report(shared_dataset)["settled"] == 1

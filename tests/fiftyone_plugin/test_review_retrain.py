@@ -1,0 +1,121 @@
+"""Retraining on the reviewers' corrections, measured honestly: test pairs are not trained on unless
+asked, the data the model learnt from is replayed, a validation share keeps the best step, and the
+comparison is reported apart for edited, accepted and the dataset's own test pairs."""
+
+import pytest
+
+from fiftyone_plugin.captioning import Cancelled
+from fiftyone_plugin.dataset import MODIFIED, write_pair_values
+from fiftyone_plugin.retrain import ACCEPTED_NOTE, RetrainConfig, held_out, plan_retraining, retrain_on_reviewed
+from fiftyone_plugin.review import accept, edit
+from idc_engine.model.config import LoraSettings
+from idc_engine.train.config import TrainConfig
+
+
+@pytest.fixture
+def reviewed(idc_dataset):
+    """Every test pair and 20 train pairs captioned; half of each accepted, half edited to a reference."""
+    dataset = idc_dataset
+    modified = dataset.select_group_slices(MODIFIED)
+    ids, splits, references = modified.values(["pair_id", "tags", "captions"])
+    by_split = {"test": [], "train": []}
+    for pair_id, tags, refs in zip(ids, splits, references):
+        for split in by_split:
+            if split in tags:
+                by_split[split].append((pair_id, refs))
+    chosen = by_split["test"][:16] + by_split["train"][:20]
+    write_pair_values(dataset, "idc_caption", {p: "there is no change" for p, _ in chosen})
+    statuses = {}
+    for i, (pair_id, refs) in enumerate(chosen):
+        if i % 2:
+            edit(dataset, pair_id, refs[0], "idc_caption", reviewer="ann")
+            statuses[pair_id] = "edited"
+        else:
+            accept(dataset, pair_id, "idc_caption", reviewer="ann")
+            statuses[pair_id] = "accepted"
+    test_ids = {p for p, _ in by_split["test"]}
+    return dataset, statuses, test_ids
+
+
+def test_reviewed_test_pairs_are_never_trained_on_unless_asked_and_are_counted(reviewed):
+    dataset, statuses, test_ids = reviewed
+    plan = plan_retraining(dataset, "idc_caption", RetrainConfig(holdout=0.2))
+    trained = {p.id for p in plan["training"] + plan["validation"] + plan["replay"]}
+    assert not trained & test_ids
+    reviewed_test = [p for p in statuses if p in test_ids and not held_out(p, 0.2)]
+    assert plan["test_left_out"] == len(reviewed_test) > 0
+    compared = {p.id for p in plan["held_edited"] + plan["held_accepted"]}
+    assert set(reviewed_test) <= compared  # compared instead of trained on
+    asked = plan_retraining(dataset, "idc_caption", RetrainConfig(holdout=0.2, include_test=True))
+    assert asked["test_left_out"] == 0
+    assert set(reviewed_test) <= {p.id for p in asked["training"] + asked["validation"]}
+
+
+def test_replay_mixes_the_data_the_model_learnt_from_at_the_ratio_and_validation_is_apart(reviewed):
+    dataset, statuses, test_ids = reviewed
+    plan = plan_retraining(dataset, "idc_caption", RetrainConfig(holdout=0.2, validation=0.3, replay_ratio=2.0))
+    training = len(plan["training"])
+    assert len(plan["replay"]) == min(2 * training, 64 - 20) and plan["replay_wanted"] == 2 * training
+    assert all(p.split == "train" and p.captions and p.id not in statuses for p in plan["replay"])
+    assert plan["validation"] and all(p.split == "validation" for p in plan["validation"])
+    assert not {p.id for p in plan["validation"]} & {p.id for p in plan["training"]}
+    assert {p.id for p in plan["held_edited"]} <= {p for p, s in statuses.items() if s == "edited"}
+    assert {p.id for p in plan["held_accepted"]} <= {p for p, s in statuses.items() if s == "accepted"}
+    none = plan_retraining(dataset, "idc_caption", RetrainConfig(replay_ratio=0.0))
+    assert none["replay"] == []
+    with pytest.raises(ValueError, match="replay_ratio must be zero or positive, got -1"):
+        RetrainConfig(replay_ratio=-1)
+
+
+def test_retraining_keeps_the_best_step_and_compares_edited_accepted_and_test_pairs_apart(reviewed, tiny_dir, tmp_path):
+    dataset, statuses, _ = reviewed
+    config = TrainConfig(
+        lora=LoraSettings(rank=4), max_steps=4, batch_size=4, eval_every=2, eval_metric="loss", checkpoint_every=4
+    )
+    seen = []
+    summary = retrain_on_reviewed(
+        dataset,
+        "idc_caption",
+        tmp_path / "retrain",
+        config,
+        RetrainConfig(holdout=0.3, validation=0.3, test_pairs=4),
+        model=str(tiny_dir),
+        progress=lambda fraction, label: seen.append(fraction),
+    )
+    assert summary["best"] is not None and summary["best"]["step"] in (2, 4)  # validated, best kept
+    assert summary["validation"] > 0 and summary["replayed"] == summary["replay_wanted"] > 0
+    comparisons = summary["comparisons"]
+    for name in ("held_out_edited", "held_out_accepted", "test_references"):
+        table = comparisons[name]["table"]
+        assert comparisons[name]["pairs"] > 0 and set(table["all"]) == set(comparisons[name]["eval_keys"]) | {"delta"}
+    assert comparisons["test_references"]["pairs"] == 4
+    assert comparisons["held_out_accepted"]["note"] == ACCEPTED_NOTE
+    assert dataset.load_evaluation_results(comparisons["test_references"]["eval_keys"][0]).config.references == (
+        "captions"
+    )
+    new = dict(zip(*dataset.select_group_slices(MODIFIED).values(["pair_id", "idc_caption_retrained"])))
+    compared = comparisons["held_out_edited"]["pairs"] + comparisons["held_out_accepted"]["pairs"] + 4
+    assert sum(c is not None for c in new.values()) == compared
+    assert seen == sorted(seen) and seen[-1] == 1.0 and any(0.05 < f < 0.7 for f in seen)  # progress while training
+
+
+def test_retraining_can_be_cancelled_while_it_trains_and_writes_nothing(reviewed, tiny_dir, tmp_path):
+    dataset, _, _ = reviewed
+    config = TrainConfig(lora=LoraSettings(rank=4), max_steps=20, batch_size=4, eval_every=0, checkpoint_every=5)
+    steps = []
+
+    def cancelled():
+        steps.append(1)
+        return len(steps) > 3  # the user cancels during training
+
+    with pytest.raises(Cancelled, match="retraining cancelled at step"):
+        retrain_on_reviewed(
+            dataset,
+            "idc_caption",
+            tmp_path / "retrain",
+            config,
+            RetrainConfig(test_pairs=0),
+            model=str(tiny_dir),
+            cancelled=cancelled,
+        )
+    assert not dataset.has_sample_field("idc_caption_retrained")
