@@ -47,21 +47,37 @@ def declare_fields(dataset, wanted: dict[str, tuple]):
             dataset.add_sample_field(name, kind, **kwargs)
 
 
-def samples_by_slice(dataset, pair_ids) -> dict[str, dict[str, str]]:
-    """pair id -> {slice name: sample id} for both slices."""
-    both = dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: {"$in": list(pair_ids)}})
-    found: dict[str, dict[str, str]] = {}
-    for sample_id, slice_name, pair_id in zip(*both.values(["id", f"{GROUP_FIELD}.name", PAIR_ID])):
-        found.setdefault(pair_id, {})[slice_name] = sample_id
+def samples_by_slice(dataset, pair_ids) -> dict[str, dict[str, list[str]]]:
+    """pair id -> {slice name: sample ids} over the groups that hold the pair's modified sample.
+
+    A reference sample in a group without a modified one (left by an add stopped between its two
+    slices) carries a pair's id but is no pair's: found by pair id alone, it could take the pair's
+    values and mark while the pair's own reference never got them.
+    """
+    modified = dataset.select_group_slices(MODIFIED).match({PAIR_ID: {"$in": list(pair_ids)}})
+    found: dict[str, dict[str, list[str]]] = {}
+    pair_of_group = {}
+    for sample_id, group_id, pair_id in zip(*modified.values(["id", f"{GROUP_FIELD}.id", PAIR_ID])):
+        found.setdefault(pair_id, {}).setdefault(MODIFIED, []).append(sample_id)
+        pair_of_group[group_id] = pair_id
+    for sample_id, group_id in zip(*_references_of(dataset, pair_of_group).values(["id", f"{GROUP_FIELD}.id"])):
+        found[pair_of_group[group_id]].setdefault(REFERENCE, []).append(sample_id)
     return found
 
 
-def unfinished_pairs(dataset, pair_ids, mark: JobMark) -> set[str]:
-    """The pairs of ``pair_ids`` whose reference sample does not carry ``mark`` yet (written last)."""
-    reference = dataset.select_group_slices(REFERENCE).match(
-        {PAIR_ID: {"$in": list(pair_ids)}, mark.field: {"$ne": mark.job}}
+def _references_of(dataset, group_ids):
+    return dataset.select_group_slices(REFERENCE).match(
+        {f"{GROUP_FIELD}._id": {"$in": [ObjectId(g) for g in group_ids]}}
     )
-    return set(reference.values(PAIR_ID))
+
+
+def unfinished_pairs(dataset, pair_ids, mark: JobMark) -> set[str]:
+    """The pairs of ``pair_ids`` whose reference sample (of the group of their modified sample) does not
+    carry ``mark`` yet (it is written last)."""
+    modified = dataset.select_group_slices(MODIFIED).match({PAIR_ID: {"$in": list(pair_ids)}})
+    pair_of_group = dict(zip(*modified.values([f"{GROUP_FIELD}.id", PAIR_ID])))
+    unmarked = _references_of(dataset, pair_of_group).match({mark.field: {"$ne": mark.job}})
+    return {pair_of_group[group_id] for group_id in unmarked.values(f"{GROUP_FIELD}.id")}
 
 
 def write_pairs(
@@ -87,7 +103,7 @@ def write_pairs(
 
 
 def _by_sample(ids, slice_name, values_by_pair) -> dict[str, dict]:
-    return {ids[p][slice_name]: v for p, v in values_by_pair.items() if slice_name in ids.get(p, {})}
+    return {sample: v for p, v in values_by_pair.items() for sample in ids.get(p, {}).get(slice_name, [])}
 
 
 def _marked_values(dataset, modified: dict[str, dict], mark: JobMark) -> dict[str, dict]:

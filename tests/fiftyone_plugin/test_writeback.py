@@ -90,3 +90,28 @@ def test_two_processes_writing_one_job_at_once_write_each_sample_once(idc_datase
         s == {REFERENCE: ("same", "job-1"), MODIFIED: ("same", "job-1")}
         for s in _slices(idc_dataset, pair_ids).values()
     )
+
+
+def test_a_reference_without_its_partner_never_takes_a_pairs_values(idc_dataset, shapes_pairs):
+    """A reference sample of a pair's id in a group of its own (what an add killed between its two slices
+    leaves, in Syned now or before) is no pair's: values go to the reference in the modified sample's
+    group, and that reference's mark says when the pair is done (the orphan's used to be read)."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.dataset import pair_sample
+
+    pair = next(p for p in shapes_pairs if p.split == "test")
+    idc_dataset.add_sample(pair_sample(pair, REFERENCE, fo.Group()))  # added after the pair: read last
+    assert write_captions(idc_dataset, FIELD, _result([pair.id], "cap"), mark=MARK) == 2
+    both = idc_dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: pair.id})
+    (pair_group,) = idc_dataset.select_group_slices(MODIFIED).match({PAIR_ID: pair.id}).values("group.id")
+    found = {
+        (group == pair_group, name): (caption, mark)
+        for group, name, caption, mark in zip(*both.values(["group.id", "group.name", FIELD, MARK.field]))
+    }
+    assert found == {
+        (True, MODIFIED): ("cap", "job-1"),
+        (True, REFERENCE): ("cap", "job-1"),
+        (False, REFERENCE): (None, None),  # the orphan is left alone
+    }
+    assert unfinished_pairs(idc_dataset, [pair.id], MARK) == set()
