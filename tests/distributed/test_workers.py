@@ -8,6 +8,8 @@ boundary and overlaps two attempts of one shard.
 
 from __future__ import annotations
 
+import math
+import re
 import signal
 import time
 from datetime import datetime
@@ -55,6 +57,19 @@ def test_split_pairs_covers_every_pair_once_in_even_slices():
         ShardConfig(chunk_size=0)
     with pytest.raises(ValueError, match="stale_after must be positive"):
         ShardConfig(stale_after=0)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("stall_after", math.inf), ("stall_after", 1e20), ("stale_after", math.nan), ("chunk_delay_s", math.inf)],
+)
+def test_a_time_setting_out_of_the_databases_range_is_refused(field, value):
+    """Accepted, ``stall_after=inf`` ("never take a stuck shard") made every reap of the database fail
+    (MongoDB: "Can't coerce out of range value inf to long"), and every worker reaps as a shard starts."""
+    with pytest.raises(ValueError, match=f"{field} must be .* seconds, got {re.escape(repr(value))}"):
+        ShardConfig(**{field: value})
+    with pytest.raises(ValueError, match="stale_after must be .* seconds, got inf"):
+        reap(stale_after=math.inf)
 
 
 def test_queued_shards_run_once_each_and_write_every_pair_once(idc_dataset, tiny_dir):
