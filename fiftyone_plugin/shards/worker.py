@@ -90,6 +90,12 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
             counts["written"],
             counts["pairs"],
         )
+        if operation_id is not None:
+            # Whoever took the shard closes this operation too, but maybe after this returns: FiftyOne
+            # would then mark it COMPLETED while the new attempt works.
+            operations.close_replaced(
+                operation_id, f"shard {shard_id}: taken over by another attempt while this one ran (lease lost)"
+            )
         return _result("taken over", doc, **counts)
     except _Stopping:
         _hand_back(lease, operation_id)

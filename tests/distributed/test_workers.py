@@ -466,3 +466,40 @@ def test_transient_errors_are_retried_before_a_shard_fails(idc_dataset, tiny_dir
         assert shard["state"] == expected and shard.get("retried") == min(limit, 3), shard
         assert len(failures) == min(limit, 4)  # 1 try and 3 retries at most
     assert "AutoReconnect: connection reset" in shard["error"]
+
+
+def test_an_attempt_that_finds_its_shard_taken_over_closes_its_own_operation(idc_dataset, tiny_dir, monkeypatch):
+    """A reaper re-queues the shard while its worker writes a chunk, and is slower to close the old
+    operation than the worker is to notice and return: FiftyOne then marks the old operation COMPLETED
+    (it is still RUNNING), and the reaper's close finds it so, while the new operation runs the shard."""
+    from fiftyone_plugin import faults
+    from fiftyone_plugin.shards import operations, reaper
+
+    idc_dataset.persistent = True
+    queued = queue_shards(
+        idc_dataset.match_tags("test").limit(4),
+        "caption",
+        {"model": str(tiny_dir), "label_field": "idc_caption"},
+        ShardConfig(shards=1, chunk_size=2),
+    )
+    job, first = queued["job"], _oid(queued["operations"][0])
+    late_closes, real_boundary = [], faults.boundary
+
+    def reaper_replaces_the_shard_meanwhile(name):
+        real_boundary(name)
+        if name == "shard.after_write" and not late_closes:
+            with monkeypatch.context() as slow:
+                slow.setattr(reaper.operations, "close_replaced", lambda *args: late_closes.append(args))
+                assert reaper._replace(ledger().find_one({"_id": f"{job}/0"}), "stuck, for the test") is not None
+
+    monkeypatch.setattr(faults, "boundary", reaper_replaces_the_shard_meanwhile)
+    service = _service()
+    service.execute_operation(service.get(first))  # what `fiftyone delegated launch` does with it
+    assert late_closes  # the shard was re-queued as the worker wrote
+    for args in late_closes:  # the reaper goes on: it closes the operation it replaced
+        operations.close_replaced(*args)
+    closed = service.get(first)  # never COMPLETED while the new operation works
+    assert closed.run_state == "failed" and "taken over by another attempt" in closed.result.error
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    shard = ledger().find_one({"_id": f"{job}/0"})
+    assert shard["state"] == "completed" and service.get(shard["operation_id"]).run_state == "completed"
