@@ -503,3 +503,38 @@ def test_an_attempt_that_finds_its_shard_taken_over_closes_its_own_operation(idc
     service.execute_queued_operations(dataset_name=idc_dataset.name)
     shard = ledger().find_one({"_id": f"{job}/0"})
     assert shard["state"] == "completed" and service.get(shard["operation_id"]).run_state == "completed"
+
+
+def test_a_transient_error_while_reaping_or_recording_a_chunk_does_not_fail_the_shard(
+    idc_dataset, tiny_dir, monkeypatch
+):
+    """The database away for a moment as the worker reaps the other shards (when its shard starts and
+    ends) or records a chunk it has written (the ledger update, not the chunk's own writes): the shard
+    goes on and completes; before, each of these failed it for good."""
+    from pymongo.errors import AutoReconnect
+
+    import fiftyone_plugin.shards.worker as worker
+    from fiftyone_plugin.shards.lease import Lease
+
+    idc_dataset.persistent = True
+    calls = {"reap": 0, "record_chunk": 0}
+
+    def first_call_fails(name, real):
+        def flaky(*args, **kwargs):
+            calls[name] += 1
+            if calls[name] == 1:
+                raise AutoReconnect("connection reset")
+            return real(*args, **kwargs)
+
+        return flaky
+
+    monkeypatch.setattr(Lease, "record_chunk", first_call_fails("record_chunk", Lease.record_chunk))
+    monkeypatch.setattr(worker, "reap", first_call_fails("reap", worker.reap))
+    config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    assert run_shard(idc_dataset, queued["job"], 0)["status"] == "completed"
+    shard = ledger().find_one({"job": queued["job"]})
+    assert shard["state"] == "completed" and shard["retried"] == 1 and shard["done"] == 4, shard
+    assert calls == {"reap": 2, "record_chunk": 3}  # reaped on starting (failed) and ending; 2 chunks, 1 retry
+    assert all(marks == [queued["job"]] * 2 for _, marks in _written(idc_dataset, shard["pair_ids"]).values())
