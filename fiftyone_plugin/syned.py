@@ -29,6 +29,8 @@ from fiftyone_plugin.dataset import (
     MODIFIED,
     PAIR_ID,
     REFERENCE,
+    SOURCE_FIELD,
+    VARIANT_FIELD,
     check_grouped,
     dataset_to_pairs,
     declare_pair_fields,
@@ -40,8 +42,6 @@ from idc_engine.data.manifest import read_manifest
 from idc_engine.synth.augment import SYNTHETIC, SynedConfig, augment, load_editor, load_variator
 
 SYNTHETIC_TAG = "synthetic"
-SOURCE_FIELD = "source_pair"
-VARIANT_FIELD = "syned_variant"
 # A concurrent writer may add some of the same samples between our look and our insert: look again.
 _INSERT_TRIES = 5
 
@@ -91,7 +91,7 @@ def prepare_for_variants(dataset):
     """Declare the variants' fields and their unique index (before several workers add variants)."""
     check_grouped(dataset)
     declare_pair_fields(dataset)
-    declare_fields(dataset, {SOURCE_FIELD: (fo.StringField, {}), VARIANT_FIELD: (fo.StringField, {})})
+    declare_fields(dataset, {SOURCE_FIELD: (fo.StringField, {}), VARIANT_FIELD: (fo.StringField, {})}, of_pairs=True)
     index_unique_per_slice(dataset, VARIANT_FIELD)
 
 

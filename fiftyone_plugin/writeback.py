@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 from fiftyone_plugin import faults
-from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, PAIR_ID, REFERENCE
+from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, PAIR_FIELDS, PAIR_ID, REFERENCE
 
 
 def job_field(field_name: str) -> str:
@@ -35,16 +35,43 @@ class JobMark:
     job: str
 
 
-def declare_fields(dataset, wanted: dict[str, tuple]):
+def declare_fields(dataset, wanted: dict[str, tuple], of_pairs: bool = False):
     """Declare ``{name: (field class, kwargs)}`` where absent. Raw writes need declared fields, and
-    fields declared before several workers write cannot clash as two workers adding one would."""
+    fields declared before several workers write cannot clash as two workers adding one would.
+
+    Raw writes skip FiftyOne's validation, so this refuses, before anything is written, a field that
+    holds something else: one of FiftyOne's own or of the pairs' own fields (unless ``of_pairs``: the
+    code that adds pairs declaring them), or a field of another type.
+    """
     schema = dataset.get_field_schema()
     if set(wanted) - set(schema):
         dataset.reload()  # another process (a worker, the queueing operator) may have declared them
         schema = dataset.get_field_schema()
     for name, (kind, kwargs) in wanted.items():
+        if not of_pairs:
+            check_writable(dataset, name)
         if name not in schema:
             dataset.add_sample_field(name, kind, **kwargs)
+            continue
+        found, document = schema[name], kwargs.get("embedded_doc_type")
+        if type(found) is not kind or (document is not None and found.document_type is not document):
+            held = found.document_type.__name__ if getattr(found, "document_type", None) else type(found).__name__
+            wants = document.__name__ if document is not None else kind.__name__
+            raise ValueError(
+                f"field {name!r}: holds {type(found).__name__} values ({held}) on dataset {dataset.name!r}, "
+                f"not {wants}; write to a field of its own"
+            )
+
+
+def check_writable(dataset, name: str):
+    """Refuse ``name`` as a field for computed values when it holds FiftyOne's or the pairs' own data."""
+    from fiftyone.core.sample import get_default_sample_fields
+
+    if name in PAIR_FIELDS or name in get_default_sample_fields(include_private=True):
+        raise ValueError(
+            f"field {name!r}: holds the pairs' own data on dataset {dataset.name!r} (FiftyOne's fields and "
+            f"{', '.join(PAIR_FIELDS)}); write to a field of its own"
+        )
 
 
 def samples_by_slice(dataset, pair_ids) -> dict[str, dict[str, list[str]]]:
@@ -93,6 +120,8 @@ def write_pairs(
     pair_ids = set(modified) | set(reference or {})
     if not pair_ids:
         return 0
+    for name in {name for values in (*modified.values(), *(reference or {}).values()) for name in values}:
+        check_writable(dataset, name)
     ids = samples_by_slice(dataset, pair_ids)
     written = _update(dataset, _by_sample(ids, MODIFIED, modified), mark)
     faults.boundary("pairs.between_slices")

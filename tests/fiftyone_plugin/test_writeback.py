@@ -4,6 +4,9 @@ finishable (fiftyone_plugin.writeback)."""
 import json
 import signal
 
+import numpy as np
+import pytest
+
 from fiftyone_plugin.captioning import confidence_field, write_captions
 from fiftyone_plugin.dataset import MODIFIED, PAIR_ID, REFERENCE
 from fiftyone_plugin.writeback import JobMark, job_field, unfinished_pairs
@@ -115,3 +118,30 @@ def test_a_reference_without_its_partner_never_takes_a_pairs_values(idc_dataset,
         (False, REFERENCE): (None, None),  # the orphan is left alone
     }
     assert unfinished_pairs(idc_dataset, [pair.id], MARK) == set()
+
+
+@pytest.mark.parametrize("field", ["captions", "category", "pair_id", "filepath", "tags"])
+def test_writing_over_the_pairs_own_fields_is_refused_and_loses_nothing(idc_dataset, field):
+    """A caption field named after one of the pairs' own fields (the App's form lets one be typed) used to
+    overwrite the reference captions, change categories, pair ids or image paths with the caption."""
+    pair_ids = idc_dataset.match_tags("test").select_group_slices(MODIFIED).limit(2).values(PAIR_ID)
+    before = list(idc_dataset._sample_collection.find({}, {"last_modified_at": 0}).sort("_id"))
+    with pytest.raises(ValueError, match=f"field {field!r}: .*pairs' own .*; write to a field of its own"):
+        write_captions(idc_dataset, field, _result(pair_ids, "cap"), mark=MARK)
+    assert list(idc_dataset._sample_collection.find({}, {"last_modified_at": 0}).sort("_id")) == before
+
+
+def test_writing_heatmaps_over_a_caption_field_is_refused_and_loses_nothing(idc_dataset):
+    from fiftyone_plugin.heatmaps import PairHeatmaps, heatmap, write_heatmaps
+
+    pair_ids = idc_dataset.match_tags("test").select_group_slices(MODIFIED).limit(2).values(PAIR_ID)
+    write_captions(idc_dataset, FIELD, _result(pair_ids, "cap"), mark=MARK)
+    computed = PairHeatmaps(
+        modified={p: {FIELD: heatmap(np.ones((2, 2)))} for p in pair_ids},
+        reference={p: {FIELD: heatmap(np.zeros((2, 2)))} for p in pair_ids},
+    )
+    with pytest.raises(ValueError, match=f"field {FIELD!r}: .*StringField.*, not .*Heatmap"):
+        write_heatmaps(idc_dataset, computed, FIELD, None)
+    assert all(
+        s == {REFERENCE: ("cap", "job-1"), MODIFIED: ("cap", "job-1")} for s in _slices(idc_dataset, pair_ids).values()
+    )
