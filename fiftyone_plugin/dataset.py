@@ -18,6 +18,9 @@ from idc_engine.data.pair import SPLITS, IDCPair
 GROUP_FIELD = "group"
 REFERENCE, MODIFIED = "reference", "modified"
 PAIR_ID, CAPTIONS, CATEGORY, METADATA = "pair_id", "captions", "category", "idc_metadata"
+SOURCE_FIELD, VARIANT_FIELD = "source_pair", "syned_variant"  # a Syned variant's source pair and its id
+# What a pair is made of, beside FiftyOne's own fields: never overwritten by a computed value (a caption).
+PAIR_FIELDS = (GROUP_FIELD, PAIR_ID, CAPTIONS, CATEGORY, METADATA, SOURCE_FIELD, VARIANT_FIELD)
 
 
 def new_dataset(name: str | None = None, persistent: bool = False, overwrite: bool = False) -> fo.Dataset:

@@ -25,9 +25,12 @@ from pymongo.errors import BulkWriteError
 from fiftyone_plugin import faults
 from fiftyone_plugin.captioning import Cancelled
 from fiftyone_plugin.dataset import (
+    GROUP_FIELD,
     MODIFIED,
     PAIR_ID,
     REFERENCE,
+    SOURCE_FIELD,
+    VARIANT_FIELD,
     check_grouped,
     dataset_to_pairs,
     declare_pair_fields,
@@ -39,8 +42,6 @@ from idc_engine.data.manifest import read_manifest
 from idc_engine.synth.augment import SYNTHETIC, SynedConfig, augment, load_editor, load_variator
 
 SYNTHETIC_TAG = "synthetic"
-SOURCE_FIELD = "source_pair"
-VARIANT_FIELD = "syned_variant"
 # A concurrent writer may add some of the same samples between our look and our insert: look again.
 _INSERT_TRIES = 5
 
@@ -91,7 +92,7 @@ def prepare_for_variants(dataset):
     """Declare the variants' fields and their unique index (before several workers add variants)."""
     check_grouped(dataset)
     declare_pair_fields(dataset)
-    declare_fields(dataset, {SOURCE_FIELD: (fo.StringField, {}), VARIANT_FIELD: (fo.StringField, {})})
+    declare_fields(dataset, {SOURCE_FIELD: (fo.StringField, {}), VARIANT_FIELD: (fo.StringField, {})}, of_pairs=True)
     index_unique_per_slice(dataset, VARIANT_FIELD)
 
 
@@ -108,19 +109,24 @@ def add_variants(dataset, synthetic, seed: int) -> int:
 
 def _without_earlier_copies(dataset, by_id: dict) -> dict:
     """Leave out variants whose pair id is present without a variant id (added before variants had
-    one); refuse those present under another run's id (another seed) rather than mix the two."""
+    one); refuse those present under another run's id (another seed) rather than mix the two. Both
+    slices are looked at: a run stopped between them left its references alone."""
     pair_ids = [p.id for p in by_id.values()]
-    present = dataset.select_group_slices(MODIFIED).match({PAIR_ID: {"$in": pair_ids}})
-    earlier = dict(zip(*present.values([PAIR_ID, VARIANT_FIELD])))
+    present = dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: {"$in": pair_ids}})
+    earlier: dict[str, set] = {}
+    for pair_id, key, slice_name in zip(*present.values([PAIR_ID, VARIANT_FIELD, f"{GROUP_FIELD}.name"])):
+        earlier.setdefault(pair_id, set()).add((key, slice_name))
     kept = {}
     for key, pair in by_id.items():
-        if pair.id not in earlier:
-            kept[key] = pair
-        elif earlier[pair.id] not in (None, key):
+        found = earlier.get(pair.id, set())
+        other = next((k for k, _ in sorted(found, key=str) if k not in (None, key)), None)
+        if other is not None:
             raise ValueError(
-                f"pair {pair.id!r}: dataset {dataset.name!r} already holds it as Syned variant {earlier[pair.id]!r}, "
+                f"pair {pair.id!r}: dataset {dataset.name!r} already holds it as Syned variant {other!r}, "
                 f"not {key!r}; a run with another seed needs a dataset of its own (or delete those variants first)"
             )
+        if (None, MODIFIED) not in found:
+            kept[key] = pair
     return kept
 
 

@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 from fiftyone_plugin import faults
-from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, PAIR_ID, REFERENCE
+from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, PAIR_FIELDS, PAIR_ID, REFERENCE
 
 
 def job_field(field_name: str) -> str:
@@ -35,33 +35,76 @@ class JobMark:
     job: str
 
 
-def declare_fields(dataset, wanted: dict[str, tuple]):
+def declare_fields(dataset, wanted: dict[str, tuple], of_pairs: bool = False):
     """Declare ``{name: (field class, kwargs)}`` where absent. Raw writes need declared fields, and
-    fields declared before several workers write cannot clash as two workers adding one would."""
+    fields declared before several workers write cannot clash as two workers adding one would.
+
+    Raw writes skip FiftyOne's validation, so this refuses, before anything is written, a field that
+    holds something else: one of FiftyOne's own or of the pairs' own fields (unless ``of_pairs``: the
+    code that adds pairs declaring them), or a field of another type.
+    """
     schema = dataset.get_field_schema()
     if set(wanted) - set(schema):
         dataset.reload()  # another process (a worker, the queueing operator) may have declared them
         schema = dataset.get_field_schema()
     for name, (kind, kwargs) in wanted.items():
+        if not of_pairs:
+            check_writable(dataset, name)
         if name not in schema:
             dataset.add_sample_field(name, kind, **kwargs)
+            continue
+        found, document = schema[name], kwargs.get("embedded_doc_type")
+        if type(found) is not kind or (document is not None and found.document_type is not document):
+            held = found.document_type.__name__ if getattr(found, "document_type", None) else type(found).__name__
+            wants = document.__name__ if document is not None else kind.__name__
+            raise ValueError(
+                f"field {name!r}: holds {type(found).__name__} values ({held}) on dataset {dataset.name!r}, "
+                f"not {wants}; write to a field of its own"
+            )
 
 
-def samples_by_slice(dataset, pair_ids) -> dict[str, dict[str, str]]:
-    """pair id -> {slice name: sample id} for both slices."""
-    both = dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: {"$in": list(pair_ids)}})
-    found: dict[str, dict[str, str]] = {}
-    for sample_id, slice_name, pair_id in zip(*both.values(["id", f"{GROUP_FIELD}.name", PAIR_ID])):
-        found.setdefault(pair_id, {})[slice_name] = sample_id
+def check_writable(dataset, name: str):
+    """Refuse ``name`` as a field for computed values when it holds FiftyOne's or the pairs' own data."""
+    from fiftyone.core.sample import get_default_sample_fields
+
+    if name in PAIR_FIELDS or name in get_default_sample_fields(include_private=True):
+        raise ValueError(
+            f"field {name!r}: holds the pairs' own data on dataset {dataset.name!r} (FiftyOne's fields and "
+            f"{', '.join(PAIR_FIELDS)}); write to a field of its own"
+        )
+
+
+def samples_by_slice(dataset, pair_ids) -> dict[str, dict[str, list[str]]]:
+    """pair id -> {slice name: sample ids} over the groups that hold the pair's modified sample.
+
+    A reference sample in a group without a modified one (left by an add stopped between its two
+    slices) carries a pair's id but is no pair's: found by pair id alone, it could take the pair's
+    values and mark while the pair's own reference never got them.
+    """
+    modified = dataset.select_group_slices(MODIFIED).match({PAIR_ID: {"$in": list(pair_ids)}})
+    found: dict[str, dict[str, list[str]]] = {}
+    pair_of_group = {}
+    for sample_id, group_id, pair_id in zip(*modified.values(["id", f"{GROUP_FIELD}.id", PAIR_ID])):
+        found.setdefault(pair_id, {}).setdefault(MODIFIED, []).append(sample_id)
+        pair_of_group[group_id] = pair_id
+    for sample_id, group_id in zip(*_references_of(dataset, pair_of_group).values(["id", f"{GROUP_FIELD}.id"])):
+        found[pair_of_group[group_id]].setdefault(REFERENCE, []).append(sample_id)
     return found
 
 
-def unfinished_pairs(dataset, pair_ids, mark: JobMark) -> set[str]:
-    """The pairs of ``pair_ids`` whose reference sample does not carry ``mark`` yet (written last)."""
-    reference = dataset.select_group_slices(REFERENCE).match(
-        {PAIR_ID: {"$in": list(pair_ids)}, mark.field: {"$ne": mark.job}}
+def _references_of(dataset, group_ids):
+    return dataset.select_group_slices(REFERENCE).match(
+        {f"{GROUP_FIELD}._id": {"$in": [ObjectId(g) for g in group_ids]}}
     )
-    return set(reference.values(PAIR_ID))
+
+
+def unfinished_pairs(dataset, pair_ids, mark: JobMark) -> set[str]:
+    """The pairs of ``pair_ids`` whose reference sample (of the group of their modified sample) does not
+    carry ``mark`` yet (it is written last)."""
+    modified = dataset.select_group_slices(MODIFIED).match({PAIR_ID: {"$in": list(pair_ids)}})
+    pair_of_group = dict(zip(*modified.values([f"{GROUP_FIELD}.id", PAIR_ID])))
+    unmarked = _references_of(dataset, pair_of_group).match({mark.field: {"$ne": mark.job}})
+    return {pair_of_group[group_id] for group_id in unmarked.values(f"{GROUP_FIELD}.id")}
 
 
 def write_pairs(
@@ -77,6 +120,8 @@ def write_pairs(
     pair_ids = set(modified) | set(reference or {})
     if not pair_ids:
         return 0
+    for name in {name for values in (*modified.values(), *(reference or {}).values()) for name in values}:
+        check_writable(dataset, name)
     ids = samples_by_slice(dataset, pair_ids)
     written = _update(dataset, _by_sample(ids, MODIFIED, modified), mark)
     faults.boundary("pairs.between_slices")
@@ -87,7 +132,7 @@ def write_pairs(
 
 
 def _by_sample(ids, slice_name, values_by_pair) -> dict[str, dict]:
-    return {ids[p][slice_name]: v for p, v in values_by_pair.items() if slice_name in ids.get(p, {})}
+    return {sample: v for p, v in values_by_pair.items() for sample in ids.get(p, {}).get(slice_name, [])}
 
 
 def _marked_values(dataset, modified: dict[str, dict], mark: JobMark) -> dict[str, dict]:

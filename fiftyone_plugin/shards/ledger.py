@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass, field
 from fiftyone_plugin.dataset import MODIFIED, PAIR_ID, check_grouped
 
 LEDGER = "idc_shards"
+# The longest time setting: the database computes with milliseconds in 64 bits, and a value it cannot
+# hold (inf, 1e20) fails every reap of the database, not only this job's.
+MAX_SECONDS = 1e9
 QUEUED, RUNNING, COMPLETED, FAILED = "queued", "running", "completed", "failed"
 
 
@@ -64,16 +67,20 @@ class ShardConfig:
         if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
             raise ValueError(f"retries must be a non-negative integer, got {self.retries!r}")
         for name in ("stale_after", "stall_after"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive (seconds), got {getattr(self, name)!r}")
+            if not 0 < getattr(self, name) <= MAX_SECONDS:
+                raise ValueError(
+                    f"{name} must be positive and at most {MAX_SECONDS:g} seconds, got {getattr(self, name)!r}"
+                )
         if self.stall_after <= self.stale_after:
             raise ValueError(
                 f"stall_after ({self.stall_after!r} s) must be longer than stale_after ({self.stale_after!r} s): "
                 "a live worker's chunk may take longer than its heartbeat's limit"
             )
         for name in ("retry_backoff_s", "chunk_delay_s"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be zero or positive (seconds), got {getattr(self, name)!r}")
+            if not 0 <= getattr(self, name) <= MAX_SECONDS:
+                raise ValueError(
+                    f"{name} must be zero or positive and at most {MAX_SECONDS:g} seconds, got {getattr(self, name)!r}"
+                )
 
 
 def ledger():

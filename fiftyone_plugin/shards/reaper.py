@@ -13,7 +13,16 @@ beside the workers as well.
 from __future__ import annotations
 
 from fiftyone_plugin.shards import operations
-from fiftyone_plugin.shards.ledger import COMPLETED, FAILED, QUEUED, RUNNING, ShardConfig, ledger, stale
+from fiftyone_plugin.shards.ledger import (
+    COMPLETED,
+    FAILED,
+    MAX_SECONDS,
+    QUEUED,
+    RUNNING,
+    ShardConfig,
+    ledger,
+    stale,
+)
 
 
 def reap(stale_after: float | None = None, job: str | None = None, skip: str | None = None) -> list[dict]:
@@ -26,8 +35,8 @@ def reap(stale_after: float | None = None, job: str | None = None, skip: str | N
     """
     from fiftyone.operators.executor import ExecutionRunState
 
-    if stale_after is not None and not stale_after > 0:
-        raise ValueError(f"stale_after must be positive (seconds), got {stale_after!r}")
+    if stale_after is not None and not 0 < stale_after <= MAX_SECONDS:
+        raise ValueError(f"stale_after must be positive and at most {MAX_SECONDS:g} seconds, got {stale_after!r}")
     limit = "$stale_after" if stale_after is None else {"$max": [stale_after, {"$multiply": ["$stale_after", 0.5]}]}
     scope = {} if job is None else {"job": job}
     if skip is not None:

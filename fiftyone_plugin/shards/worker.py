@@ -15,6 +15,7 @@ completed later. A second Ctrl+C makes the shard hand itself back to the queue a
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import threading
 import time
@@ -59,7 +60,7 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
         raise ValueError(f"job {job!r}: no shard {shard} in the ledger {ledger().name!r} of this database")
     if doc["dataset_id"] != str(dataset._doc.id):
         raise ValueError(f"shard {shard_id}: belongs to dataset {doc['dataset_name']!r}, not {dataset.name!r}")
-    reap(skip=shard_id)
+    _reap_others(skip=shard_id)
     if doc["state"] == COMPLETED:
         return _result("already completed", doc)
     if held_by_another(doc):
@@ -90,6 +91,12 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
             counts["written"],
             counts["pairs"],
         )
+        if operation_id is not None:
+            # Whoever took the shard closes this operation too, but maybe after this returns: FiftyOne
+            # would then mark it COMPLETED while the new attempt works.
+            operations.close_replaced(
+                operation_id, f"shard {shard_id}: taken over by another attempt while this one ran (lease lost)"
+            )
         return _result("taken over", doc, **counts)
     except _Stopping:
         _hand_back(lease, operation_id)
@@ -103,6 +110,15 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
     except Exception as exc:
         lease.release(FAILED, f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _reap_others(**kwargs):
+    """Reap the other shards of the database, as a service to them: an error there (the database away
+    for a moment) must not fail this shard, which has not started or has just finished."""
+    try:
+        reap(**kwargs)
+    except Exception:
+        logger.exception("reaping the other shards failed; the reaper (or the next shard) will try again")
 
 
 def _result(status: str, doc: dict, **extra) -> dict:
@@ -144,10 +160,12 @@ def _work(dataset, doc, task, model, lease: Lease, counts: dict, progress, cance
     shard_id, job = doc["_id"], doc["job"]
     mark = task.mark(job)
     total = len(doc["pair_ids"])
-    left = unfinished_pairs(dataset, doc["pair_ids"], mark)
+    # The ledger and dataset reads and writes around the chunks are retried like a chunk: the database
+    # away for a moment there must not fail the shard for good either.
+    left = _with_retries(lambda: unfinished_pairs(dataset, doc["pair_ids"], mark), lease, doc)
     pending = [p for p in doc["pair_ids"] if p in left]
     done_before = total - len(pending)
-    lease.start(done_before)
+    _with_retries(lambda: lease.start(done_before), lease, doc)
     folder = task.attempt_folder(job, doc["shard"], lease.token)
     from fiftyone_plugin.captioning import Cancelled
 
@@ -170,15 +188,15 @@ def _work(dataset, doc, task, model, lease: Lease, counts: dict, progress, cance
         counts["written"] += written
         faults.boundary("shard.after_write")
         done = len(chunk_ids) - len(skipped)
-        lease.record_chunk(done, written, skipped)
+        _with_retries(functools.partial(lease.record_chunk, done, written, skipped), lease, doc)
         counts["pairs"] += done
         if progress is not None:
             finished = done_before + counts["pairs"]
             progress(finished / max(total, 1), f"shard {doc['shard']}: {finished}/{total}")
         if doc["chunk_delay_s"]:
             time.sleep(doc["chunk_delay_s"])
-    lease.finish()
-    reap()
+    _with_retries(lease.finish, lease, doc)
+    _reap_others()
     return _result("completed", doc, resumed_after=done_before, **counts)
 
 

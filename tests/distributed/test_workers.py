@@ -8,6 +8,8 @@ boundary and overlaps two attempts of one shard.
 
 from __future__ import annotations
 
+import math
+import re
 import signal
 import time
 from datetime import datetime
@@ -55,6 +57,19 @@ def test_split_pairs_covers_every_pair_once_in_even_slices():
         ShardConfig(chunk_size=0)
     with pytest.raises(ValueError, match="stale_after must be positive"):
         ShardConfig(stale_after=0)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("stall_after", math.inf), ("stall_after", 1e20), ("stale_after", math.nan), ("chunk_delay_s", math.inf)],
+)
+def test_a_time_setting_out_of_the_databases_range_is_refused(field, value):
+    """Accepted, ``stall_after=inf`` ("never take a stuck shard") made every reap of the database fail
+    (MongoDB: "Can't coerce out of range value inf to long"), and every worker reaps as a shard starts."""
+    with pytest.raises(ValueError, match=f"{field} must be .* seconds, got {re.escape(repr(value))}"):
+        ShardConfig(**{field: value})
+    with pytest.raises(ValueError, match="stale_after must be .* seconds, got inf"):
+        reap(stale_after=math.inf)
 
 
 def test_queued_shards_run_once_each_and_write_every_pair_once(idc_dataset, tiny_dir):
@@ -451,3 +466,75 @@ def test_transient_errors_are_retried_before_a_shard_fails(idc_dataset, tiny_dir
         assert shard["state"] == expected and shard.get("retried") == min(limit, 3), shard
         assert len(failures) == min(limit, 4)  # 1 try and 3 retries at most
     assert "AutoReconnect: connection reset" in shard["error"]
+
+
+def test_an_attempt_that_finds_its_shard_taken_over_closes_its_own_operation(idc_dataset, tiny_dir, monkeypatch):
+    """A reaper re-queues the shard while its worker writes a chunk, and is slower to close the old
+    operation than the worker is to notice and return: FiftyOne then marks the old operation COMPLETED
+    (it is still RUNNING), and the reaper's close finds it so, while the new operation runs the shard."""
+    from fiftyone_plugin import faults
+    from fiftyone_plugin.shards import operations, reaper
+
+    idc_dataset.persistent = True
+    queued = queue_shards(
+        idc_dataset.match_tags("test").limit(4),
+        "caption",
+        {"model": str(tiny_dir), "label_field": "idc_caption"},
+        ShardConfig(shards=1, chunk_size=2),
+    )
+    job, first = queued["job"], _oid(queued["operations"][0])
+    late_closes, real_boundary = [], faults.boundary
+
+    def reaper_replaces_the_shard_meanwhile(name):
+        real_boundary(name)
+        if name == "shard.after_write" and not late_closes:
+            with monkeypatch.context() as slow:
+                slow.setattr(reaper.operations, "close_replaced", lambda *args: late_closes.append(args))
+                assert reaper._replace(ledger().find_one({"_id": f"{job}/0"}), "stuck, for the test") is not None
+
+    monkeypatch.setattr(faults, "boundary", reaper_replaces_the_shard_meanwhile)
+    service = _service()
+    service.execute_operation(service.get(first))  # what `fiftyone delegated launch` does with it
+    assert late_closes  # the shard was re-queued as the worker wrote
+    for args in late_closes:  # the reaper goes on: it closes the operation it replaced
+        operations.close_replaced(*args)
+    closed = service.get(first)  # never COMPLETED while the new operation works
+    assert closed.run_state == "failed" and "taken over by another attempt" in closed.result.error
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    shard = ledger().find_one({"_id": f"{job}/0"})
+    assert shard["state"] == "completed" and service.get(shard["operation_id"]).run_state == "completed"
+
+
+def test_a_transient_error_while_reaping_or_recording_a_chunk_does_not_fail_the_shard(
+    idc_dataset, tiny_dir, monkeypatch
+):
+    """The database away for a moment as the worker reaps the other shards (when its shard starts and
+    ends) or records a chunk it has written (the ledger update, not the chunk's own writes): the shard
+    goes on and completes; before, each of these failed it for good."""
+    from pymongo.errors import AutoReconnect
+
+    import fiftyone_plugin.shards.worker as worker
+    from fiftyone_plugin.shards.lease import Lease
+
+    idc_dataset.persistent = True
+    calls = {"reap": 0, "record_chunk": 0}
+
+    def first_call_fails(name, real):
+        def flaky(*args, **kwargs):
+            calls[name] += 1
+            if calls[name] == 1:
+                raise AutoReconnect("connection reset")
+            return real(*args, **kwargs)
+
+        return flaky
+
+    monkeypatch.setattr(Lease, "record_chunk", first_call_fails("record_chunk", Lease.record_chunk))
+    monkeypatch.setattr(worker, "reap", first_call_fails("reap", worker.reap))
+    config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    assert run_shard(idc_dataset, queued["job"], 0)["status"] == "completed"
+    shard = ledger().find_one({"job": queued["job"]})
+    assert shard["state"] == "completed" and shard["retried"] == 1 and shard["done"] == 4, shard
+    assert calls == {"reap": 2, "record_chunk": 3}  # reaped on starting (failed) and ending; 2 chunks, 1 retry
+    assert all(marks == [queued["job"]] * 2 for _, marks in _written(idc_dataset, shard["pair_ids"]).values())

@@ -118,3 +118,21 @@ def test_variants_of_another_seed_are_refused_not_mixed(idc_dataset, tmp_path):
     with pytest.raises(ValueError, match=r"pair '.+--syn0': dataset .* already holds it as Syned variant '.+--seed4'"):
         add_variants(idc_dataset, synthetic, 5)
     _check_each_variant_once_and_whole(idc_dataset, expected)
+
+
+def test_variants_of_another_seed_are_refused_even_when_only_their_references_were_added(
+    idc_dataset, tmp_path, monkeypatch
+):
+    """A run of seed 5 stopped after adding its variants' reference samples (here by an injected error at
+    that boundary): a run of seed 4 must refuse, not add its own copies beside those references."""
+    from fiftyone_plugin import faults
+
+    view, synthetic, expected = _syned_sources(idc_dataset, tmp_path, count=1)
+    monkeypatch.setattr(faults, "_reached", {})
+    monkeypatch.setenv(faults.VARIABLE, "variants.between_slices:transient=1")
+    with pytest.raises(Exception, match="injected transient fault"):
+        add_variants(idc_dataset, synthetic, 5)
+    monkeypatch.delenv(faults.VARIABLE)
+    with pytest.raises(ValueError, match=r"pair '.+--syn0': dataset .* already holds it as Syned variant '.+--seed5'"):
+        add_variants(idc_dataset, synthetic, 4)
+    assert set(_variants_by_id(idc_dataset)) == {key.replace("--seed4", "--seed5") for key in expected}

@@ -4,6 +4,9 @@ finishable (fiftyone_plugin.writeback)."""
 import json
 import signal
 
+import numpy as np
+import pytest
+
 from fiftyone_plugin.captioning import confidence_field, write_captions
 from fiftyone_plugin.dataset import MODIFIED, PAIR_ID, REFERENCE
 from fiftyone_plugin.writeback import JobMark, job_field, unfinished_pairs
@@ -89,4 +92,56 @@ def test_two_processes_writing_one_job_at_once_write_each_sample_once(idc_datase
     assert all(
         s == {REFERENCE: ("same", "job-1"), MODIFIED: ("same", "job-1")}
         for s in _slices(idc_dataset, pair_ids).values()
+    )
+
+
+def test_a_reference_without_its_partner_never_takes_a_pairs_values(idc_dataset, shapes_pairs):
+    """A reference sample of a pair's id in a group of its own (what an add killed between its two slices
+    leaves, in Syned now or before) is no pair's: values go to the reference in the modified sample's
+    group, and that reference's mark says when the pair is done (the orphan's used to be read)."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.dataset import pair_sample
+
+    pair = next(p for p in shapes_pairs if p.split == "test")
+    idc_dataset.add_sample(pair_sample(pair, REFERENCE, fo.Group()))  # added after the pair: read last
+    assert write_captions(idc_dataset, FIELD, _result([pair.id], "cap"), mark=MARK) == 2
+    both = idc_dataset.select_group_slices([REFERENCE, MODIFIED]).match({PAIR_ID: pair.id})
+    (pair_group,) = idc_dataset.select_group_slices(MODIFIED).match({PAIR_ID: pair.id}).values("group.id")
+    found = {
+        (group == pair_group, name): (caption, mark)
+        for group, name, caption, mark in zip(*both.values(["group.id", "group.name", FIELD, MARK.field]))
+    }
+    assert found == {
+        (True, MODIFIED): ("cap", "job-1"),
+        (True, REFERENCE): ("cap", "job-1"),
+        (False, REFERENCE): (None, None),  # the orphan is left alone
+    }
+    assert unfinished_pairs(idc_dataset, [pair.id], MARK) == set()
+
+
+@pytest.mark.parametrize("field", ["captions", "category", "pair_id", "filepath", "tags"])
+def test_writing_over_the_pairs_own_fields_is_refused_and_loses_nothing(idc_dataset, field):
+    """A caption field named after one of the pairs' own fields (the App's form lets one be typed) used to
+    overwrite the reference captions, change categories, pair ids or image paths with the caption."""
+    pair_ids = idc_dataset.match_tags("test").select_group_slices(MODIFIED).limit(2).values(PAIR_ID)
+    before = list(idc_dataset._sample_collection.find({}, {"last_modified_at": 0}).sort("_id"))
+    with pytest.raises(ValueError, match=f"field {field!r}: .*pairs' own .*; write to a field of its own"):
+        write_captions(idc_dataset, field, _result(pair_ids, "cap"), mark=MARK)
+    assert list(idc_dataset._sample_collection.find({}, {"last_modified_at": 0}).sort("_id")) == before
+
+
+def test_writing_heatmaps_over_a_caption_field_is_refused_and_loses_nothing(idc_dataset):
+    from fiftyone_plugin.heatmaps import PairHeatmaps, heatmap, write_heatmaps
+
+    pair_ids = idc_dataset.match_tags("test").select_group_slices(MODIFIED).limit(2).values(PAIR_ID)
+    write_captions(idc_dataset, FIELD, _result(pair_ids, "cap"), mark=MARK)
+    computed = PairHeatmaps(
+        modified={p: {FIELD: heatmap(np.ones((2, 2)))} for p in pair_ids},
+        reference={p: {FIELD: heatmap(np.zeros((2, 2)))} for p in pair_ids},
+    )
+    with pytest.raises(ValueError, match=f"field {FIELD!r}: .*StringField.*, not .*Heatmap"):
+        write_heatmaps(idc_dataset, computed, FIELD, None)
+    assert all(
+        s == {REFERENCE: ("cap", "job-1"), MODIFIED: ("cap", "job-1")} for s in _slices(idc_dataset, pair_ids).values()
     )
