@@ -1,4 +1,4 @@
-"""The ``idc`` command line: make-benchmark, train, caption, evaluate, augment, demo, pretrain-tiny."""
+"""The ``idc`` command line: make-benchmark, train, caption, evaluate, augment, demo, pretrain-tiny(-photo)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,15 @@ def _quiet_libraries():
 
 
 def _cmd_make_benchmark(args):
+    if args.name == "photo-edits":
+        from idc_engine.data.photo_edits import PhotoEditsConfig, generate
+
+        config = config_from_arguments(args, PhotoEditsConfig, prefix="photo")
+        manifest = generate(args.out, args.train, args.test, args.validation, config, workers=args.workers)
+        print(
+            f"wrote {args.train} train, {args.validation} validation and {args.test} test pairs; manifest: {manifest}"
+        )
+        return
     from idc_engine.data.shapes_change import ShapesChangeConfig, generate
 
     config = config_from_arguments(args, ShapesChangeConfig)
@@ -183,13 +192,21 @@ def _cmd_pretrain_tiny(args):
     pretrain_tiny(config_from_arguments(args, PretrainConfig), args.out)
 
 
+def _cmd_pretrain_tiny_photo(args):
+    from idc_engine.pretrain import PhotoPretrainConfig, pretrain_tiny_photo
+
+    config = config_from_arguments(args, PhotoPretrainConfig)
+    pretrain_tiny_photo(config, args.out, work_dir=args.work_dir, resume=args.resume)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from idc_engine.data.photo_edits import PhotoEditsConfig
     from idc_engine.data.shapes_change import ShapesChangeConfig
     from idc_engine.demo import DemoConfig
     from idc_engine.inference.caption import GenerationConfig
     from idc_engine.metrics.baselines import BaselineConfig
     from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
-    from idc_engine.pretrain import PretrainConfig
+    from idc_engine.pretrain import PhotoPretrainConfig, PretrainConfig
     from idc_engine.synth.augment import SynedConfig
     from idc_engine.synth.quality import QualityConfig
     from idc_engine.train.augment import AugmentConfig
@@ -199,12 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     bench = commands.add_parser("make-benchmark", help="write a procedural benchmark (PNGs and a manifest)")
-    bench.add_argument("name", choices=["shapes-change"])
+    bench.add_argument("name", choices=["shapes-change", "photo-edits"])
     bench.add_argument("--out", required=True, help="output folder")
     bench.add_argument("--train", type=int, required=True, help="training pairs")
     bench.add_argument("--test", type=int, required=True, help="test pairs")
     bench.add_argument("--validation", type=int, default=0, help="validation pairs")
     add_config_arguments(bench, ShapesChangeConfig)
+    add_config_arguments(bench, PhotoEditsConfig, prefix="photo")
+    bench.add_argument("--workers", type=int, default=1, help="photo-edits: processes that make pairs")
     bench.set_defaults(func=_cmd_make_benchmark)
 
     model_help = "model folder or hub id, an adapter folder, 'tiny' (the embedded pretrained preset) or 'tiny-scratch'"
@@ -273,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--out", required=True, help="folder for the pretrained checkpoint")
     add_config_arguments(pretrain, PretrainConfig)
     pretrain.set_defaults(func=_cmd_pretrain_tiny)
+
+    photo = commands.add_parser("pretrain-tiny-photo", help="reproduce the embedded tiny-photo checkpoint from scratch")
+    photo.add_argument("--out", required=True, help="folder for the pretrained checkpoint")
+    photo.add_argument("--work-dir", default=None, help="keeps the pairs and checkpoints (default: a temporary folder)")
+    photo.add_argument("--resume", action="store_true", help="continue the run in --work-dir from its last checkpoint")
+    add_config_arguments(photo, PhotoPretrainConfig)
+    photo.set_defaults(func=_cmd_pretrain_tiny_photo)
     return parser
 
 
