@@ -170,7 +170,8 @@ class PhotoPretrainConfig:
             raise ValueError(f"pairs must be at least 100, got {self.pairs!r}")
 
     def preset(self) -> TinyPresetConfig:
-        return TinyPresetConfig(image_size=self.image_size, patch_size=self.patch_size)
+        # 640 leaves room for every word of the photo captions to be one token (the corpus needs ~590).
+        return TinyPresetConfig(image_size=self.image_size, patch_size=self.patch_size, vocab_size=640)
 
     def data(self) -> PhotoEditsConfig:
         return PhotoEditsConfig(image_size=self.image_size, unchanged_share=self.unchanged_share, seed=self.data_seed)
