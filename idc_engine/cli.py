@@ -184,6 +184,10 @@ def _cmd_demo(args):
     from idc_engine.demo import DemoConfig, run_demo
 
     run_demo(config_from_arguments(args, DemoConfig), args.out)
+    if args.photos:
+        from idc_engine.demo_photos import PhotoDemoConfig, run_photo_demo
+
+        run_photo_demo(config_from_arguments(args, PhotoDemoConfig, prefix="photos"), Path(args.out) / "photos")
 
 
 def _cmd_pretrain_tiny(args):
@@ -203,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     from idc_engine.data.photo_edits import PhotoEditsConfig
     from idc_engine.data.shapes_change import ShapesChangeConfig
     from idc_engine.demo import DemoConfig
+    from idc_engine.demo_photos import PhotoDemoConfig
     from idc_engine.inference.caption import GenerationConfig
     from idc_engine.metrics.baselines import BaselineConfig
     from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
@@ -286,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="benchmark, adapt the tiny model, caption, evaluate: end to end on CPU")
     demo.add_argument("--out", default="runs/demo", help="demo folder")
     add_config_arguments(demo, DemoConfig)
+    demo.add_argument(
+        "--photos",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="then caption held-out photographs with 'tiny-photo' (no training; under <out>/photos)",
+    )
+    add_config_arguments(demo, PhotoDemoConfig, prefix="photos")
     demo.set_defaults(func=_cmd_demo)
 
     pretrain = commands.add_parser("pretrain-tiny", help="reproduce the embedded tiny checkpoint from scratch")

@@ -44,7 +44,6 @@ class DemoConfig:
     lora_rank: int = field(default=16, metadata={"help": "LoRA rank"})
     batch_size: int = field(default=32, metadata={"help": "pairs per step"})
     examples: int = field(default=8, metadata={"help": "example captions printed"})
-    photos: bool = field(default=True, metadata={"help": "then caption held-out photographs with 'tiny-photo'"})
 
     def __post_init__(self):
         for name in ("train_pairs", "test_pairs", "batch_size", "lora_rank"):
@@ -164,8 +163,4 @@ def run_demo(config: DemoConfig, out_dir) -> dict:
     (out_dir / "report.json").write_text(json.dumps(summary, indent=2))
     (out_dir / "report.txt").write_text(text + "\n")
     print(f"\ntimings: {timings}\nreport -> {out_dir / 'report.json'}")
-    if config.photos:
-        from idc_engine.demo_photos import PhotoDemoConfig, run_photo_demo
-
-        summary["photos"] = run_photo_demo(PhotoDemoConfig(), out_dir / "photos")
     return summary
