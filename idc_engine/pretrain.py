@@ -159,6 +159,7 @@ class PhotoPretrainConfig:
     seed: int = field(default=0, metadata={"help": "seed of the initial weights, data order and augmentation"})
     eval_every: int = field(default=1000, metadata={"help": "validate (CIDEr-D) every N steps; the best step is kept"})
     loader_workers: int = field(default=1, metadata={"help": "processes preparing batches beside the model"})
+    data_workers: int = field(default=2, metadata={"help": "processes generating the pairs (same pairs for any)"})
     threads: int = field(
         default=1, metadata={"help": "torch threads of the model (the loader takes the other core of two)"}
     )
@@ -209,7 +210,7 @@ def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, res
     torch.set_num_threads(config.threads)
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="idc-pretrain-photo-"))
     try:
-        manifest = _photo_data(config, work / "data", workers=max(1, config.loader_workers + 1))
+        manifest = _photo_data(config, work / "data", workers=config.data_workers)
         pairs = read_manifest(manifest)
         train_pairs = mixture(split_pairs(pairs, "train"), config.description_share, describe_photo_pair)
         idc_config = BLIP2IDCConfig()
