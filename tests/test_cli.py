@@ -8,7 +8,7 @@ import pytest
 
 from idc_engine.cli import main
 
-COMMANDS = ["make-benchmark", "train", "caption", "evaluate", "augment", "demo", "pretrain-tiny"]
+COMMANDS = ["make-benchmark", "train", "caption", "evaluate", "augment", "demo", "pretrain-tiny", "pretrain-tiny-photo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -133,6 +133,17 @@ def test_make_benchmark_train_caption_evaluate(tmp_path, tiny_dir, capsys):
     assert saved["table"]["all"]["count"] == 9
     assert set(saved["table"]["all"]) >= {"BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"}
     assert 0.0 <= saved["change_reading"]["all"]["exact"] <= saved["change_reading"]["all"]["type"] <= 1.0
+
+
+def test_make_benchmark_photo_edits_holds_out_whole_photographs(tmp_path, capsys):
+    args = ["make-benchmark", "photo-edits", "--out", str(tmp_path), "--train", "6", "--test", "3"]
+    assert main([*args, "--validation", "2", "--photo-seed", "4", "--photo-image-size", "64", "--workers", "2"]) == 0
+    assert "wrote 6 train, 2 validation and 3 test pairs" in capsys.readouterr().out
+    records = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    photos = {split: {r["metadata"]["photo"] for r in records if r["split"] == split} for split in ("train", "test")}
+    assert len(records) == 11 and not photos["train"] & photos["test"]
+    assert main([*args, "--photo-unchanged-share", "1.5"]) == 2
+    assert "unchanged_share must be in [0, 1), got 1.5" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):
