@@ -25,7 +25,9 @@ def build_photo_demo_dataset(photo_dir, name: str = DATASET):
 
     photo_dir = Path(photo_dir)
     settings = json.loads((photo_dir / "report.json").read_text())["config"]
-    pairs = [p for p in read_manifest(photo_dir / "data" / "manifest.jsonl") if p.split != "train"]
+    pairs = read_manifest(photo_dir / "data" / "manifest.jsonl")
+    # Held-out photographs only, the captioned test pairs first (the App's grid opens on them).
+    pairs = [p for p in pairs if p.split == "test"] + [p for p in pairs if p.split == "validation"]
     predictions, confidences = {}, {}
     with (photo_dir / "predictions.jsonl").open() as handle:
         for line in handle:
