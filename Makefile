@@ -45,9 +45,11 @@ format: install
 pretrain-tiny: install
 	$(VENV)/bin/idc pretrain-tiny --out idc_engine/assets/tiny-blip2-shapes
 
-# Resumable: after an interruption, run it again with ARGS=--resume (pairs and checkpoints stay in the work folder).
+# Two processes, one per core, each half of every batch (the same run as one process). Resumable: after an
+# interruption, run it again with ARGS=--resume (the pairs and checkpoints stay in the work folder).
 pretrain-tiny-photo: install
-	$(VENV)/bin/idc pretrain-tiny-photo --out idc_engine/assets/tiny-blip2-photo --work-dir runs/pretrain-tiny-photo $(ARGS)
+	$(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m idc_engine.cli pretrain-tiny-photo \
+		--out idc_engine/assets/tiny-blip2-photo --work-dir runs/pretrain-tiny-photo $(ARGS)
 
 benchmark: install
 	$(PY) benchmarks/tiny_preset.py --out runs/benchmarks

@@ -16,6 +16,7 @@ captions; its description task names the colour of each cell of a 3 x 3 grid in 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -195,22 +196,44 @@ def _photo_data(config: PhotoPretrainConfig, data_dir: Path, workers: int) -> Pa
     return manifest
 
 
+def _wait_for_photo_data(config: PhotoPretrainConfig, data_dir: Path, timeout_s: float = 3 * 3600) -> Path:
+    """On the other ranks of a launched run: the pairs rank 0 generates, once they are all written."""
+    wanted = json.loads(json.dumps({"pairs": config.pairs, "validation": config.validation_pairs}))
+    stamp, deadline = data_dir / "data.json", time.monotonic() + timeout_s
+    while not (stamp.is_file() and {k: json.loads(stamp.read_text()).get(k) for k in wanted} == wanted):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"work_dir: rank 0 wrote no pairs under {data_dir} within {timeout_s:.0f} s")
+        time.sleep(5)
+    return data_dir / "manifest.jsonl"
+
+
 def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, resume: bool = False) -> Path:
     """Pretrain ``tiny-photo`` from random weights and save it to ``out_dir`` as a full checkpoint.
 
     ``work_dir`` keeps the generated pairs and the run's checkpoints (a temporary folder, removed at
     the end, when None); with ``resume`` a killed run continues from its last checkpoint there.
+    Started by ``torchrun --nproc_per_node 2`` each process takes half of every batch (one per core:
+    on a CPU shared with other work, two processes get twice the share of one); rank 0 generates the
+    pairs and writes the checkpoint, and the run is the same as in one process.
     """
+    from idc_engine.train.distributed import is_main_process, launched
+
     out_dir = Path(out_dir)
     started, revision = time.time(), git_revision()
     if resume and work_dir is None:
         raise ValueError("resume: needs the work_dir of the run to continue")
+    if launched() and work_dir is None:
+        raise ValueError("work_dir: a run of several processes needs one folder they all share")
     import torch
 
     torch.set_num_threads(config.threads)
+    main = is_main_process()
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="idc-pretrain-photo-"))
     try:
-        manifest = _photo_data(config, work / "data", workers=config.data_workers)
+        if main:
+            manifest = _photo_data(config, work / "data", workers=config.data_workers)
+        else:
+            manifest = _wait_for_photo_data(config, work / "data")
         pairs = read_manifest(manifest)
         train_pairs = mixture(split_pairs(pairs, "train"), config.description_share, describe_photo_pair)
         idc_config = BLIP2IDCConfig()
@@ -236,6 +259,8 @@ def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, res
         result = train(
             model, train_pairs, split_pairs(pairs, "validation"), train_config, run, resume=resume, overwrite=not resume
         )
+        if not main:
+            return out_dir
         if out_dir.exists():
             shutil.rmtree(out_dir)
         shutil.copytree(result.model_dir, out_dir)
@@ -249,6 +274,7 @@ def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, res
             steps=result.steps,
             best=result.best,
             minutes=round((time.time() - started) / 60, 1),
+            processes=int(os.environ.get("WORLD_SIZE", "1") or 1),
         )
         (out_dir / PRETRAIN_RECORD).write_text(json.dumps(record, indent=2, default=str))
     finally:
