@@ -95,7 +95,8 @@ def main(argv=None):
     for category, (pair, caption) in examples.items():
         print(f"  [{category}] {caption!r}  (reference: {pair.captions[0]!r})")
 
-    record = json.loads((Path(model.source) / "pretraining.json").read_text()) if model.source else {}
+    record_path = Path(model.source or "") / "pretraining.json"
+    record = json.loads(record_path.read_text()) if model.source and record_path.is_file() else {}
     results = {
         "date": time.strftime("%Y-%m-%d"),
         "command": "python benchmarks/photo_preset.py " + " ".join(argv if argv is not None else sys.argv[1:]),
