@@ -21,13 +21,15 @@ def build_photo_demo_dataset(photo_dir, name: str = DATASET):
     from fiftyone_plugin.evaluation import evaluate_idc_captions
     from fiftyone_plugin.heatmaps import compute_heatmaps
     from idc_engine.data.manifest import read_manifest
+    from idc_engine.data.photo_edits import CATEGORIES
     from idc_engine.model.loading import load_model
 
     photo_dir = Path(photo_dir)
     settings = json.loads((photo_dir / "report.json").read_text())["config"]
     pairs = read_manifest(photo_dir / "data" / "manifest.jsonl")
-    # Held-out photographs only, the captioned test pairs first (the App's grid opens on them).
-    pairs = [p for p in pairs if p.split == "test"] + [p for p in pairs if p.split == "validation"]
+    # Held-out photographs only; the captioned test pairs first (the App's grid opens on them), kind by kind.
+    test = sorted((p for p in pairs if p.split == "test"), key=lambda p: (CATEGORIES.index(p.category), p.id))
+    pairs = test + [p for p in pairs if p.split == "validation"]
     predictions, confidences = {}, {}
     with (photo_dir / "predictions.jsonl").open() as handle:
         for line in handle:
