@@ -196,14 +196,16 @@ def _photo_data(config: PhotoPretrainConfig, data_dir: Path, workers: int) -> Pa
     return manifest
 
 
-def _wait_for_photo_data(config: PhotoPretrainConfig, data_dir: Path, timeout_s: float = 3 * 3600) -> Path:
+def _wait_for_photo_data(
+    config: PhotoPretrainConfig, data_dir: Path, timeout_s: float = 3 * 3600, poll_s: float = 5.0
+) -> Path:
     """On the other ranks of a launched run: the pairs rank 0 generates, once they are all written."""
     wanted = json.loads(json.dumps({"pairs": config.pairs, "validation": config.validation_pairs}))
     stamp, deadline = data_dir / "data.json", time.monotonic() + timeout_s
     while not (stamp.is_file() and {k: json.loads(stamp.read_text()).get(k) for k in wanted} == wanted):
         if time.monotonic() > deadline:
             raise TimeoutError(f"work_dir: rank 0 wrote no pairs under {data_dir} within {timeout_s:.0f} s")
-        time.sleep(5)
+        time.sleep(poll_s)
     return data_dir / "manifest.jsonl"
 
 

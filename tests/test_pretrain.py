@@ -50,3 +50,23 @@ def test_the_photo_tokenizer_spends_one_token_per_word_of_every_caption():
     for caption in caption_corpus()[::37]:
         words = caption.replace(",", " ,").replace(".", " .").replace(":", " :").split()
         assert len(tokenizer.tokenize(caption)) <= len(words) + 1, caption
+
+
+def test_other_ranks_wait_for_the_pairs_rank_0_writes(tmp_path):
+    import threading
+    import time
+
+    from idc_engine.pretrain import _wait_for_photo_data
+
+    config = _config()
+    with pytest.raises(TimeoutError, match="rank 0 wrote no pairs under"):
+        _wait_for_photo_data(config, tmp_path, timeout_s=0.1, poll_s=0.05)
+    stamp = tmp_path / "data.json"
+    stamp.write_text(json.dumps({"pairs": 99, "validation": 4}))  # another run's pairs: keep waiting
+
+    def write_later():
+        time.sleep(1)
+        stamp.write_text(json.dumps({"pairs": 100, "validation": 4, "photo_edits": {}}))
+
+    threading.Thread(target=write_later).start()
+    assert _wait_for_photo_data(config, tmp_path, timeout_s=30, poll_s=0.1) == tmp_path / "manifest.jsonl"
