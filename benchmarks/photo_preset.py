@@ -66,8 +66,14 @@ def main(argv=None):
     parser.add_argument("--validation", type=int, default=200, help="validation pairs (chooses the mean sentence)")
     parser.add_argument("--test", type=int, default=600, help="test pairs (held-out photographs)")
     parser.add_argument("--seed", type=int, default=0, help="photo-edits seed of the benchmark")
+    parser.add_argument(
+        "--baseline-manifest",
+        default=None,
+        help="draw the baselines on this manifest's train split instead (e.g. the preset's own pretraining pairs)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--out", default="benchmarks/results", help="folder for photo_preset.json")
+    parser.add_argument("--out", default="benchmarks/results", help="folder for the JSON")
+    parser.add_argument("--name", default="photo_preset", help="the JSON's name (without .json)")
     args = parser.parse_args(argv)
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
@@ -75,6 +81,8 @@ def main(argv=None):
     started = time.perf_counter()
     pairs = read_manifest(benchmark_data(Path(args.data), args.train, args.validation, args.test, args.seed))
     train_pairs, val_pairs, test_pairs = (split_pairs(pairs, s) for s in ("train", "validation", "test"))
+    if args.baseline_manifest:
+        train_pairs = split_pairs(read_manifest(args.baseline_manifest), "train")
 
     model = load_model(args.model)
     captioned = caption_idc_pairs(model, test_pairs, GenerationConfig(batch_size=64), skip_bad=False)
@@ -105,6 +113,7 @@ def main(argv=None):
         "benchmark": {
             "seed": args.seed,
             "pairs": {"train": len(train_pairs), "validation": len(val_pairs), "test": len(test_pairs)},
+            "baselines_drew_on": args.baseline_manifest or "the benchmark's train split",
             "photographs": {split: list(names) for split, names in PHOTO_SPLITS.items()},
         },
         "targets": TARGETS,
@@ -121,8 +130,8 @@ def main(argv=None):
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "photo_preset.json").write_text(json.dumps(results, indent=2))
-    print(f"\n-> {out / 'photo_preset.json'}")
+    (out / f"{args.name}.json").write_text(json.dumps(results, indent=2))
+    print(f"\n-> {out / (args.name + '.json')}")
     return 0
 
 
