@@ -144,7 +144,7 @@ class PhotoPretrainConfig:
     """How ``tiny-photo`` is pretrained; the only home of these defaults."""
 
     data_seed: int = field(default=2_000_003, metadata={"help": "photo-edits seed, distinct from the benchmark's 0"})
-    pairs: int = field(default=16_000, metadata={"help": "training pairs (crops of the training photographs)"})
+    pairs: int = field(default=20_000, metadata={"help": "training pairs (crops of the training photographs)"})
     validation_pairs: int = field(default=300, metadata={"help": "validation pairs (the validation photograph)"})
     unchanged_share: float = field(
         default=0.25, metadata={"help": "fraction of training pairs with no edit (few false alarms need many)"}

@@ -86,7 +86,8 @@ def test_captions_agree_with_the_pixels(photo_pairs):
         h, w = difference.shape
         inside = np.zeros_like(difference, dtype=bool)
         inside[int(y * h) : int(np.ceil((y + bh) * h)), int(x * w) : int(np.ceil((x + bw) * w))] = True
-        assert difference[inside].mean() > 1.3 * difference[~inside].mean(), (pair.id, edit)
+        strong = difference > 64  # re-encoding and resizing rarely move a pixel this far; an edit does
+        assert strong[inside].sum() >= 0.6 * strong.sum(), (pair.id, edit)
         column, row = (min(2, int(v * 3)) for v in (x + bw / 2, y + bh / 2))
         named = POSITIONS[edit["place"]]
         if edit["kind"] == "text":  # text spans the width: only its row is named
