@@ -470,8 +470,10 @@ def make_pair(config: PhotoEditsConfig, index: int, split: str, rng: np.random.G
         if attempt % 15 == 0:  # rare: this photograph hardly allows the kind; another one (or kind) does
             if split == "train" and attempt < 45:
                 name = _pick(rng, photos)
-            else:
+            elif attempt < 45:
                 kind = _pick(rng, list(config.categories))
+            else:  # an added shape is visible on any photograph
+                kind = "add" if "add" in config.categories else _pick(rng, list(config.categories))
         reference, crop_box = _crop(load_photo(name), config.image_size, config.crop_scale, rng)
         if split == "train" and config.photo_augment:
             reference = _vary(reference, rng)
