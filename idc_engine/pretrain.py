@@ -44,6 +44,9 @@ class PretrainConfig:
     data_seed: int = field(default=1_000_003, metadata={"help": "shapes-change seed, distinct from the demo's 0"})
     pairs: int = field(default=40_000, metadata={"help": "training pairs generated for pretraining"})
     validation_pairs: int = field(default=300, metadata={"help": "validation pairs (difference captions)"})
+    shared_edit_share: float = field(
+        default=0.4, metadata={"help": "fraction of training pairs whose original already carries an edit"}
+    )
     description_share: float = field(
         default=0.5, metadata={"help": "fraction of examples that describe both scenes instead of the difference"}
     )
@@ -149,6 +152,9 @@ class PhotoPretrainConfig:
     unchanged_share: float = field(
         default=0.25, metadata={"help": "fraction of training pairs with no edit (few false alarms need many)"}
     )
+    shared_edit_share: float = field(
+        default=0.4, metadata={"help": "fraction of training pairs whose original already carries an edit"}
+    )
     description_share: float = field(
         default=0.3, metadata={"help": "fraction of examples that describe both images instead of the difference"}
     )
@@ -181,7 +187,12 @@ class PhotoPretrainConfig:
         return TinyPresetConfig(image_size=self.image_size, patch_size=self.patch_size, vocab_size=640)
 
     def data(self) -> PhotoEditsConfig:
-        return PhotoEditsConfig(image_size=self.image_size, unchanged_share=self.unchanged_share, seed=self.data_seed)
+        return PhotoEditsConfig(
+            image_size=self.image_size,
+            unchanged_share=self.unchanged_share,
+            shared_edit_share=self.shared_edit_share,
+            seed=self.data_seed,
+        )
 
 
 def _photo_data(config: PhotoPretrainConfig, data_dir: Path, workers: int) -> Path:

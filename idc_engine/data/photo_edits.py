@@ -100,6 +100,8 @@ CATEGORIES = (*EDIT_KINDS, "none")
 ADD_SHAPES = ("circle", "square", "triangle", "star")
 TEXT_PLACES = ("top", "center", "bottom")  # text spans most of the width: only its row is honest
 LOCAL_EFFECTS = ("blurred", "darker", "brighter")
+# Edits an original may already carry (shared_edit_share): the ones a single image shows as "edited".
+SHARED_KINDS = ("add", "text", "color", "background")
 STYLE_NAMES = {
     "sketch": "a pencil sketch",
     "oil painting": "an oil painting",
@@ -250,9 +252,18 @@ class PhotoEditsConfig:
     photo_augment: bool = field(
         default=True, metadata={"help": "vary training photos' hue, tint and contrast before editing (train only)"}
     )
+    shared_edit_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "fraction of pairs whose original already carries an edit (a shape, text, a repainted area or "
+            "background) that the copy keeps: only a comparison of the two images tells which edit is new"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed; the same seed and sizes give the same pairs"})
 
     def __post_init__(self):
+        if not 0.0 <= self.shared_edit_share <= 1.0:
+            raise ValueError(f"shared_edit_share must be in [0, 1], got {self.shared_edit_share!r}")
         self.crop_scale, self.object_size = tuple(self.crop_scale), tuple(self.object_size)
         self.region_area, self.categories = tuple(self.region_area), tuple(self.categories)
         if not 32 <= self.image_size <= 1024:
@@ -477,6 +488,12 @@ def make_pair(config: PhotoEditsConfig, index: int, split: str, rng: np.random.G
         reference, crop_box = _crop(load_photo(name), config.image_size, config.crop_scale, rng)
         if split == "train" and config.photo_augment:
             reference = _vary(reference, rng)
+        shared = None
+        if config.shared_edit_share and rng.random() < config.shared_edit_share:
+            try:  # an edit made before the original was taken: in both images, so not the pair's change
+                reference, shared, _ = _edit(reference, _pick(rng, SHARED_KINDS), config, rng)
+            except ValueError:
+                shared = None
         if kind == "none":
             modified, edit, box = reference, {"kind": "none", "color": None, "place": None, "effect": None}, None
             break
@@ -496,6 +513,8 @@ def make_pair(config: PhotoEditsConfig, index: int, split: str, rng: np.random.G
         "boxes": {"reference": box, "modified": box},
         "layout": {"reference": describe_layout(reference), "modified": describe_layout(modified)},
     }
+    if shared is not None:
+        metadata["shared_edit"] = shared
     return {
         "reference": reference,
         "modified": modified,
