@@ -10,8 +10,9 @@ import shutil
 import pytest
 
 from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, dismiss_popups, open_panel, wait_until
+from tests.tiny_photo import requires_tiny_photo
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, requires_tiny_photo]
 
 
 @pytest.fixture

@@ -14,8 +14,11 @@ from idc_engine.data.pair import IDCPair
 from idc_engine.data.photo_edits import PHOTO_SPLITS, load_photo
 from idc_engine.metrics.photo_reading import read_edit
 from idc_engine.model.discovery import TINY_PHOTO_DESCRIPTION, local_models
+from tests.tiny_photo import requires_tiny_photo
 
 PLUGIN = "@idc/idc"
+
+pytestmark = requires_tiny_photo
 
 
 def _own_photographs(tmp_path):
