@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # The bundled mongod is 6.0, the oldest MongoDB FiftyOne supports; it works, so skip the nag.
 export FIFTYONE_DATABASE_VALIDATION ?= false
 
-.PHONY: install demo test lint format pretrain-tiny benchmark clean
+.PHONY: install demo test lint format pretrain-tiny pretrain-tiny-photo benchmark clean
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ format: install
 
 pretrain-tiny: install
 	$(VENV)/bin/idc pretrain-tiny --out idc_engine/assets/tiny-blip2-shapes
+
+# Two processes, one per core, each half of every batch (the same run as one process). Resumable: after an
+# interruption, run it again with ARGS=--resume (the pairs and checkpoints stay in the work folder).
+pretrain-tiny-photo: install
+	$(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m idc_engine.cli pretrain-tiny-photo \
+		--out idc_engine/assets/tiny-blip2-photo --work-dir runs/pretrain-tiny-photo $(ARGS)
 
 benchmark: install
 	$(PY) benchmarks/tiny_preset.py --out runs/benchmarks

@@ -62,6 +62,11 @@ def main(argv=None):
         f"{maps['regions']} difference regions (idc_regions)"
     )
     print(f"open it in the App:  .venv/bin/fiftyone app launch {dataset.name}")
+    photos = Path(args.demo_dir) / "photos"
+    if (photos / "predictions.jsonl").is_file():  # the photo part of the demo (idc_engine.demo_photos)
+        from fiftyone_plugin.demo_photos import build_photo_demo_dataset, describe
+
+        print(describe(*build_photo_demo_dataset(photos)))
     return 0
 
 

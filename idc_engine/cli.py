@@ -1,5 +1,5 @@
-"""The ``idc`` command line: make-benchmark, import, train, caption, evaluate, augment, references, demo,
-pretrain-tiny."""
+"""The ``idc`` command line: make-benchmark, import, train, caption, evaluate, augment, references,
+calibrate-no-change, demo, pretrain-tiny, pretrain-tiny-photo."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ def _quiet_libraries():
 
 
 def _cmd_make_benchmark(args):
+    if args.name == "photo-edits":
+        from idc_engine.data.photo_edits import PhotoEditsConfig, generate
+
+        config = config_from_arguments(args, PhotoEditsConfig, prefix="photo")
+        manifest = generate(args.out, args.train, args.test, args.validation, config, workers=args.workers)
+        print(
+            f"wrote {args.train} train, {args.validation} validation and {args.test} test pairs; manifest: {manifest}"
+        )
+        return
     from idc_engine.data.shapes_change import ShapesChangeConfig, generate
 
     config = config_from_arguments(args, ShapesChangeConfig)
@@ -289,6 +298,10 @@ def _cmd_demo(args):
     from idc_engine.demo import DemoConfig, run_demo
 
     run_demo(config_from_arguments(args, DemoConfig), args.out)
+    if args.photos:
+        from idc_engine.demo_photos import PhotoDemoConfig, run_photo_demo
+
+        run_photo_demo(config_from_arguments(args, PhotoDemoConfig, prefix="photos"), Path(args.out) / "photos")
 
 
 def _cmd_pretrain_tiny(args):
@@ -297,13 +310,22 @@ def _cmd_pretrain_tiny(args):
     pretrain_tiny(config_from_arguments(args, PretrainConfig), args.out)
 
 
+def _cmd_pretrain_tiny_photo(args):
+    from idc_engine.pretrain import PhotoPretrainConfig, pretrain_tiny_photo
+
+    config = config_from_arguments(args, PhotoPretrainConfig)
+    pretrain_tiny_photo(config, args.out, work_dir=args.work_dir, resume=args.resume)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from idc_engine.data.photo_edits import PhotoEditsConfig
     from idc_engine.data.shapes_change import ShapesChangeConfig
     from idc_engine.demo import DemoConfig
+    from idc_engine.demo_photos import PhotoDemoConfig
     from idc_engine.inference.caption import GenerationConfig
     from idc_engine.metrics.baselines import BaselineConfig
     from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
-    from idc_engine.pretrain import PretrainConfig
+    from idc_engine.pretrain import PhotoPretrainConfig, PretrainConfig
     from idc_engine.synth.augment import SynedConfig
     from idc_engine.synth.ip2p import InstructPix2PixConfig
     from idc_engine.synth.llm_variator import LLMVariatorConfig
@@ -316,12 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     bench = commands.add_parser("make-benchmark", help="write a procedural benchmark (PNGs and a manifest)")
-    bench.add_argument("name", choices=["shapes-change"])
+    bench.add_argument("name", choices=["shapes-change", "photo-edits"])
     bench.add_argument("--out", required=True, help="output folder")
     bench.add_argument("--train", type=int, required=True, help="training pairs")
     bench.add_argument("--test", type=int, required=True, help="test pairs")
     bench.add_argument("--validation", type=int, default=0, help="validation pairs")
     add_config_arguments(bench, ShapesChangeConfig)
+    add_config_arguments(bench, PhotoEditsConfig, prefix="photo")
+    bench.add_argument("--workers", type=int, default=1, help="photo-edits: processes that make pairs")
     bench.set_defaults(func=_cmd_make_benchmark)
 
     from idc_engine.data.importing import IMPORT_FORMATS
@@ -436,12 +460,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="benchmark, adapt the tiny model, caption, evaluate: end to end on CPU")
     demo.add_argument("--out", default="runs/demo", help="demo folder")
     add_config_arguments(demo, DemoConfig)
+    demo.add_argument(
+        "--photos",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="then caption held-out photographs with 'tiny-photo' (no training; under <out>/photos)",
+    )
+    add_config_arguments(demo, PhotoDemoConfig, prefix="photos")
     demo.set_defaults(func=_cmd_demo)
 
     pretrain = commands.add_parser("pretrain-tiny", help="reproduce the embedded tiny checkpoint from scratch")
     pretrain.add_argument("--out", required=True, help="folder for the pretrained checkpoint")
     add_config_arguments(pretrain, PretrainConfig)
     pretrain.set_defaults(func=_cmd_pretrain_tiny)
+
+    photo = commands.add_parser("pretrain-tiny-photo", help="reproduce the embedded tiny-photo checkpoint from scratch")
+    photo.add_argument("--out", required=True, help="folder for the pretrained checkpoint")
+    photo.add_argument("--work-dir", default=None, help="keeps the pairs and checkpoints (default: a temporary folder)")
+    photo.add_argument("--resume", action="store_true", help="continue the run in --work-dir from its last checkpoint")
+    add_config_arguments(photo, PhotoPretrainConfig)
+    photo.set_defaults(func=_cmd_pretrain_tiny_photo)
     return parser
 
 

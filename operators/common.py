@@ -84,7 +84,7 @@ def model_input(ctx, inputs, name="model", label="Model", default=None):
     """A model picker offering what is on this machine, each with what it is for; a path may be typed."""
     from idc_engine.model.discovery import local_models
 
-    found = local_models(model_roots(ctx))
+    found = local_models(model_roots(ctx), shapes=ctx.dataset is not None and looks_like_shapes(ctx.dataset))
     choices = types.AutocompleteView()
     for model in found:
         choices.add_choice(model.spec, label=model.spec, description=model.description)
@@ -93,7 +93,8 @@ def model_input(ctx, inputs, name="model", label="Model", default=None):
         default=default or found[0].spec,
         required=True,
         label=label,
-        description="a trained adapter, a BLIP-2 checkpoint (folder or cached hub id), or 'tiny' (shapes demo)",
+        description="a trained adapter, a BLIP-2 checkpoint (folder or cached hub id), 'tiny-photo' (edits of "
+        "photographs: kind, colour, place; no object names) or 'tiny' (shapes demo)",
         view=choices,
     )
     warn_if_tiny_on_other_images(ctx, inputs, ctx.params.get(name) or default or found[0].spec, name)
@@ -117,7 +118,9 @@ def warn_if_tiny_on_other_images(ctx, inputs, spec, name):
             types.Warning(
                 label="'tiny' is the shapes demo model",
                 description="It has only seen 64-pixel scenes of coloured shapes; on other images (photographs) it "
-                "describes shapes that are not there. Pick a trained adapter or a BLIP-2 checkpoint.",
+                "describes shapes that are not there. For edited photographs pick 'tiny-photo' (it reads the kind "
+                "of edit, its colour and place, but knows no object names), or a trained adapter or a BLIP-2 "
+                "checkpoint.",
             ),
         )
 

@@ -19,6 +19,7 @@ COMMANDS = [
     "calibrate-no-change",
     "demo",
     "pretrain-tiny",
+    "pretrain-tiny-photo",
 ]
 
 
@@ -168,6 +169,17 @@ def test_calibrate_no_change_saves_the_decision_in_the_models_folder(tmp_path, s
     assert '"true_negative_rate"' in capsys.readouterr().out
     assert main(["calibrate-no-change", "--model", "tiny", "--manifest", manifest]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_make_benchmark_photo_edits_holds_out_whole_photographs(tmp_path, capsys):
+    args = ["make-benchmark", "photo-edits", "--out", str(tmp_path), "--train", "6", "--test", "3"]
+    assert main([*args, "--validation", "2", "--photo-seed", "4", "--photo-image-size", "64", "--workers", "2"]) == 0
+    assert "wrote 6 train, 2 validation and 3 test pairs" in capsys.readouterr().out
+    records = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    photos = {split: {r["metadata"]["photo"] for r in records if r["split"] == split} for split in ("train", "test")}
+    assert len(records) == 11 and not photos["train"] & photos["test"]
+    assert main([*args, "--photo-unchanged-share", "1.5"]) == 2
+    assert "unchanged_share must be in [0, 1), got 1.5" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

@@ -2,7 +2,7 @@
 
 An adapter folder's ``adapter_config.json`` names its base in ``base_model_name_or_path``:
 
-- ``tiny``: the embedded preset, which ships inside the package on every machine;
+- ``tiny`` or ``tiny-photo``: the embedded presets, which ship inside the package on every machine;
 - a hub id (``Salesforce/blip2-opt-2.7b``), also when the base was loaded from a snapshot folder of the
   Hugging Face cache, so that another machine finds it in its own cache;
 - ``base``: a folder inside the adapter itself, written for a base that exists nowhere else (a model
@@ -17,7 +17,12 @@ import re
 from pathlib import Path
 
 TINY = "tiny"
+TINY_PHOTO = "tiny-photo"
 TINY_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "tiny-blip2-shapes"
+TINY_PHOTO_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "tiny-blip2-photo"
+# The checkpoints embedded in the package, by the name a user gives (and an adapter records).
+EMBEDDED = {TINY: TINY_CHECKPOINT, TINY_PHOTO: TINY_PHOTO_CHECKPOINT}
+_MAKE_TARGET = {TINY: "pretrain-tiny", TINY_PHOTO: "pretrain-tiny-photo"}
 EMBEDDED_BASE = "base"  # folder inside an adapter that holds its base model
 # A snapshot folder of the Hugging Face cache: .../models--<org>--<name>/snapshots/<revision>
 _HF_SNAPSHOT = re.compile(r"models--(?P<org>[^/]+?)--(?P<name>[^/]+)/snapshots/[^/]+/?$")
@@ -30,8 +35,9 @@ def base_reference(source: str | None) -> str | None:
     path = Path(source)
     if path.exists():
         resolved = path.resolve()
-        if resolved == TINY_CHECKPOINT:
-            return TINY
+        for name, checkpoint in EMBEDDED.items():
+            if resolved == checkpoint:
+                return name
         if resolved.name == EMBEDDED_BASE and (resolved.parent / "adapter_config.json").is_file():
             return None  # another adapter's own base: the new adapter carries a copy of its own
         snapshot = _HF_SNAPSHOT.search(resolved.as_posix())
@@ -52,8 +58,8 @@ def resolve_base(recorded: str | None, adapter_dir, override: str | None = None)
         )
     if recorded == EMBEDDED_BASE or (adapter_dir / recorded / "config.json").is_file():
         return str(adapter_dir / recorded)
-    if recorded == TINY:
-        return resolve_spec(TINY)
+    if recorded in EMBEDDED:
+        return resolve_spec(recorded)
     if Path(recorded).is_absolute() and not Path(recorded).exists():
         raise FileNotFoundError(
             f"adapter {str(adapter_dir)!r}: its base model {recorded!r} is not on this machine; "
@@ -63,11 +69,12 @@ def resolve_base(recorded: str | None, adapter_dir, override: str | None = None)
 
 
 def resolve_spec(spec: str) -> str:
-    """'tiny' becomes the embedded checkpoint's folder; anything else is returned as given."""
-    if spec != TINY:
+    """'tiny' and 'tiny-photo' become the embedded checkpoints' folders; anything else is returned as given."""
+    if spec not in EMBEDDED:
         return spec
-    if not (TINY_CHECKPOINT / "config.json").is_file():
+    checkpoint = EMBEDDED[spec]
+    if not (checkpoint / "config.json").is_file():
         raise FileNotFoundError(
-            f"model 'tiny': the embedded checkpoint is missing at {TINY_CHECKPOINT}; run `make pretrain-tiny`"
+            f"model {spec!r}: the embedded checkpoint is missing at {checkpoint}; run `make {_MAKE_TARGET[spec]}`"
         )
-    return str(TINY_CHECKPOINT)
+    return str(checkpoint)

@@ -1,8 +1,10 @@
 """Models a user can pick on this machine, each with what it is for.
 
 The embedded ``tiny`` preset only knows 64-pixel scenes of coloured shapes: offered as the shapes
-demo model, never as a captioner of photographs. Beside it: BLIP-2 checkpoints in the Hugging Face
-cache, and folders written by ``idc train`` (adapters or full checkpoints) under the given roots.
+demo model, never as a captioner of photographs. The embedded ``tiny-photo`` preset reads structural
+edits of photographs (what kind, which colour, where) but knows no object names: offered for every
+dataset that is not shapes-change. Beside them: BLIP-2 checkpoints in the Hugging Face cache, and
+folders written by ``idc train`` (adapters or full checkpoints) under the given roots.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from idc_engine.model.base_reference import TINY, base_reference
+from idc_engine.model.base_reference import TINY, TINY_PHOTO, TINY_PHOTO_CHECKPOINT, base_reference
 
 TINY_DESCRIPTION = "shapes demo model (embedded, 1.9 M parameters): knows only 64-pixel scenes of coloured shapes"
+TINY_PHOTO_DESCRIPTION = (
+    "photo-edits model (embedded, 2 M parameters): reads structural edits of a photograph — a shape or text "
+    "added, an area or the background repainted, a style or global look, a region removed, blurred or "
+    "darkened — with their colour and place; it knows no object names"
+)
 TRAINING_RECORD = "training.json"
 
 
@@ -75,10 +82,16 @@ def _describe_trained(folder: Path) -> str:
     return f"{kind} trained by idc on {record.get('train_pairs', '?')} pairs from {base} ({when})"
 
 
-def local_models(roots=()) -> list[FoundModel]:
-    """Everything loadable here: trained folders under ``roots``, cached BLIP-2 checkpoints, the demo preset."""
+def local_models(roots=(), shapes: bool = False) -> list[FoundModel]:
+    """Everything loadable here: trained folders under ``roots``, cached BLIP-2 checkpoints, the presets.
+
+    ``tiny-photo`` is offered unless the dataset is shapes-change (``shapes``); ``tiny`` always, last.
+    """
+    presets = [FoundModel(TINY, TINY_DESCRIPTION)]
+    if not shapes and (TINY_PHOTO_CHECKPOINT / "config.json").is_file():
+        presets.insert(0, FoundModel(TINY_PHOTO, TINY_PHOTO_DESCRIPTION))
     seen, models = set(), []
-    for model in [*trained_models(roots), *cached_blip2(), FoundModel(TINY, TINY_DESCRIPTION)]:
+    for model in [*trained_models(roots), *cached_blip2(), *presets]:
         if model.spec not in seen:
             seen.add(model.spec)
             models.append(model)

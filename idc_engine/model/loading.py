@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from idc_engine.model.base_reference import TINY_CHECKPOINT, resolve_spec
+from idc_engine.model.base_reference import EMBEDDED, TINY_CHECKPOINT, TINY_PHOTO_CHECKPOINT, resolve_spec
 from idc_engine.model.blip2idc import BLIP2IDC
 from idc_engine.model.config import BLIP2IDCConfig
 
-__all__ = ["TINY_CHECKPOINT", "load_model"]
+__all__ = ["TINY_CHECKPOINT", "TINY_PHOTO_CHECKPOINT", "load_model"]
 
 
 def load_model(
@@ -17,7 +17,8 @@ def load_model(
     for_training: bool = False,
     base_model: str | None = None,
 ) -> BLIP2IDC:
-    """``spec`` is 'tiny' (the embedded pretrained preset), 'tiny-scratch' (random init), or a path / hub id.
+    """``spec`` is 'tiny' (the embedded shapes preset), 'tiny-photo' (the embedded photo-edits preset),
+    'tiny-scratch' (random init), or a path / hub id.
 
     ``base_model`` names the base of an adapter folder made on another machine (a path, hub id or
     'tiny'). ``for_training`` keeps fp32 weights on every device; mixed precision comes from autocast.
@@ -40,6 +41,6 @@ def load_model(
         trainable_adapter=for_training,
         base_model=base_model,
     )
-    if spec == "tiny" and adapter is None:
+    if spec in EMBEDDED and adapter is None:
         model.spec = spec
     return model

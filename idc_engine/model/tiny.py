@@ -79,11 +79,25 @@ def tokenizer_corpus(prompt: str) -> list[str]:
     return corpus
 
 
-def build_tiny(preset: TinyPresetConfig | None = None, config: BLIP2IDCConfig | None = None) -> BLIP2IDC:
-    """A freshly initialised tiny BLIP2IDC, ready to train from scratch."""
+def photo_tokenizer_corpus(prompt: str) -> list[str]:
+    """Every sentence photo-edits and its layout descriptions can produce, plus the prompts."""
+    from idc_engine.data.photo_edits import caption_corpus
+
+    return [prompt, DESCRIBE_PROMPT, *caption_corpus()]
+
+
+def build_tiny(
+    preset: TinyPresetConfig | None = None, config: BLIP2IDCConfig | None = None, corpus: list[str] | None = None
+) -> BLIP2IDC:
+    """A freshly initialised tiny BLIP2IDC, ready to train from scratch.
+
+    ``corpus`` is what its tokenizer is trained on (default: every shapes-change sentence); a
+    tokenizer that has never seen a task's words spends several tokens on each of them.
+    """
     preset = preset or TinyPresetConfig()
     config = config or BLIP2IDCConfig()
-    tokenizer = build_tokenizer(tokenizer_corpus(config.prompt), vocab_size=preset.vocab_size)
+    corpus = corpus if corpus is not None else tokenizer_corpus(config.prompt)
+    tokenizer = build_tokenizer(corpus, vocab_size=preset.vocab_size)
     image_token_id = tokenizer.convert_tokens_to_ids(tokenizer.image_token)
     vision = Blip2VisionConfig(
         hidden_size=preset.vision_hidden,

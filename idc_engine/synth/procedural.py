@@ -153,10 +153,16 @@ class ProceduralConfig:
         default=(0.005, 0.15),
         metadata={"help": "area of a region that color / remove / local edit, range as a fraction of the image"},
     )
+    local_changes: tuple[str, ...] = field(
+        default=LOCAL_CHANGES, metadata={"help": "changes a local edit draws from when its instruction names none"}
+    )
 
     def __post_init__(self):
         self.categories, self.words = tuple(self.categories), tuple(self.words)
         self.object_size, self.region_area = tuple(self.object_size), tuple(self.region_area)
+        self.local_changes = tuple(self.local_changes)
+        if not self.local_changes or any(c not in LOCAL_CHANGES for c in self.local_changes):
+            raise ValueError(f"local_changes must be a non-empty subset of {LOCAL_CHANGES}, got {self.local_changes!r}")
         unknown = [c for c in self.categories if c not in CATEGORIES]
         if unknown or not self.categories:
             raise ValueError(f"categories must be a non-empty subset of {CATEGORIES}, got {self.categories!r}")
@@ -319,7 +325,7 @@ class ProceduralEditor(Editor):
         regions = _Regions(image, self.config)
         region = regions.pick("local", rng, request.get("color"), request.get("where"), prefer_inner=True)
         change = {"blur": "blurred", "blurry": "blurred"}.get(request.get("change"), request.get("change"))
-        change = change or _choice(rng, LOCAL_CHANGES)
+        change = change or _choice(rng, self.config.local_changes)
         pixels = np.asarray(image, dtype=np.float32)
         alpha = regions.alpha(region)
         if change == "blurred":

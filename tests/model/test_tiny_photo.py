@@ -1,0 +1,59 @@
+"""The embedded photo preset: loaded like any checkpoint, named by adapters, and honest about its record."""
+
+import json
+
+import pytest
+
+from idc_engine.data.photo_edits import PHOTO_SPLITS
+from idc_engine.model import base_reference
+from idc_engine.model.base_reference import TINY_PHOTO_CHECKPOINT
+from idc_engine.model.blip2idc import BLIP2IDC
+from idc_engine.model.config import LoraSettings
+from idc_engine.model.loading import load_model
+from idc_engine.pretrain import PRETRAIN_RECORD
+from tests.tiny_photo import requires_tiny_photo
+
+
+@requires_tiny_photo
+def test_the_photo_preset_loads_by_name_and_from_its_folder_alike(image_pairs):
+    by_name = load_model("tiny-photo")
+    by_folder = BLIP2IDC.from_pretrained(TINY_PHOTO_CHECKPOINT, device="cpu")
+    assert by_name.spec == "tiny-photo"
+    pixel_values = by_name.pixel_values(image_pairs[:3])
+    assert by_name.generate(pixel_values, max_new_tokens=12) == by_folder.generate(pixel_values, max_new_tokens=12)
+    # A few MB, as the package can carry it.
+    size = sum(f.stat().st_size for f in TINY_PHOTO_CHECKPOINT.iterdir())
+    assert size < 15_000_000
+
+
+@requires_tiny_photo
+def test_its_record_names_the_data_the_steps_and_the_best_validation_step():
+    record = json.loads((TINY_PHOTO_CHECKPOINT / PRETRAIN_RECORD).read_text())
+    assert record["photographs"]["train"] == list(PHOTO_SPLITS["train"])
+    assert not set(PHOTO_SPLITS["test"]) & set(record["photographs"]["train"] + record["photographs"]["validation"])
+    assert record["best"]["step"] <= record["steps"] <= record["config"]["steps"]
+    # A run that stopped short of its steps was stopped by its clock (--minutes), and says so.
+    assert record["steps"] == record["config"]["steps"] or record["config"]["minutes"]
+    assert record["config"]["pairs"] > 0 and record["photo_edits"]["seed"] == record["config"]["data_seed"] != 0
+
+
+@requires_tiny_photo
+def test_an_adapter_of_the_photo_preset_names_it_and_reloads(image_pairs, tmp_path):
+    model = load_model("tiny-photo")
+    model.add_lora(LoraSettings(rank=2))
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:
+            parameter.data.normal_(0, 0.5)
+    model.eval()
+    saved = model.save_pretrained(tmp_path / "adapter")
+    assert json.loads((saved / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny-photo"
+    pixel_values = model.pixel_values(image_pairs[:2])
+    assert load_model(str(saved)).generate(pixel_values, max_new_tokens=8) == model.generate(
+        pixel_values, max_new_tokens=8
+    )
+
+
+def test_a_missing_photo_preset_says_how_to_make_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(base_reference.EMBEDDED, "tiny-photo", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match=r"model 'tiny-photo': .* run `make pretrain-tiny-photo`"):
+        load_model("tiny-photo")
