@@ -54,16 +54,22 @@ def caption_inputs(ctx, inputs):
     """The form of a captioning run, shared by the one-worker and the sharded operator."""
     model_input(ctx, inputs)
     field_input(ctx, inputs, "label_field", "Caption field", default="idc_caption", must_exist=False)
-    inputs.int("batch_size", default=16, min=1, label="Batch size")
-    inputs.int("num_beams", default=1, min=1, label="Beams")
+    from idc_engine.inference.caption import GenerationConfig
+
+    defaults = GenerationConfig()
+    inputs.int("batch_size", default=defaults.batch_size, min=1, label="Batch size")
+    inputs.int("num_beams", default=defaults.num_beams, min=1, label="Beams")
     check_positive(ctx, inputs, "batch_size")
     check_positive(ctx, inputs, "num_beams")
 
 
 def caption_settings(params) -> dict:
+    from idc_engine.inference.caption import GenerationConfig
+
+    defaults = GenerationConfig()
     return {
         "model": params.get("model", "tiny"),
         "label_field": params.get("label_field", "idc_caption"),
-        "batch_size": params.get("batch_size", 16),
-        "num_beams": params.get("num_beams", 1),
+        "batch_size": params.get("batch_size", defaults.batch_size),
+        "num_beams": params.get("num_beams", defaults.num_beams),
     }

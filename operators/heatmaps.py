@@ -58,7 +58,7 @@ class ComputeIDCHeatmaps(foo.Operator):
 def heatmap_inputs(ctx, inputs):
     """The form of a heatmaps run, shared by the one-worker and the sharded operator."""
     from fiftyone_plugin.heatmaps import REGION_SOURCES
-    from idc_engine.attention.maps import MAP_KINDS
+    from idc_engine.attention.maps import MAP_KINDS, AttentionConfig
 
     model_input(ctx, inputs)
     inputs.enum("kind", list(MAP_KINDS), default="qformer", label="Map")
@@ -74,7 +74,7 @@ def heatmap_inputs(ctx, inputs):
         must_exist=False,
         required=False,
     )
-    inputs.int("batch_size", default=8, min=1, label="Batch size")
+    inputs.int("batch_size", default=AttentionConfig().batch_size, min=1, label="Batch size")
     for name in ("heatmap_field", "regions_field"):
         check_identifier(ctx, inputs, name)
     check_positive(ctx, inputs, "batch_size")
@@ -82,6 +82,8 @@ def heatmap_inputs(ctx, inputs):
 
 def heatmap_settings(params) -> dict:
     """The run's settings, named as ``compute_heatmaps`` takes them (and the model to load)."""
+    from idc_engine.attention.maps import AttentionConfig
+
     return {
         "model": params.get("model", "tiny"),
         "kind": params.get("kind", "qformer"),
@@ -89,5 +91,5 @@ def heatmap_settings(params) -> dict:
         "regions_field": params.get("regions_field", "idc_regions"),
         "region_source": params.get("region_source", "attention"),
         "caption_field": params.get("caption_field", "idc_caption"),
-        "batch_size": params.get("batch_size", 8),
+        "batch_size": params.get("batch_size", AttentionConfig().batch_size),
     }

@@ -56,9 +56,12 @@ class AugmentSyned(foo.Operator):
 def syned_inputs(ctx, inputs, out_dir_description: str):
     """The form of a Syned run, shared by the one-worker and the sharded operator."""
     inputs.str("out_dir", required=True, label="Output folder", description=out_dir_description)
-    inputs.int("variations", default=8, min=1, label="Variants per original")
-    inputs.int("captions", default=5, min=1, label="Captions per variant")
-    inputs.int("seed", default=0, min=0, label="Seed", description="the same seed gives the same variants")
+    from idc_engine.synth.augment import SynedConfig
+
+    defaults = SynedConfig()
+    inputs.int("variations", default=defaults.variations, min=1, label="Variants per original")
+    inputs.int("captions", default=defaults.captions, min=1, label="Captions per variant")
+    inputs.int("seed", default=defaults.seed, min=0, label="Seed", description="the same seed gives the same variants")
     inputs.str(
         "editor",
         default="procedural",
@@ -78,9 +81,8 @@ def syned_inputs(ctx, inputs, out_dir_description: str):
 def syned_config(params):
     from idc_engine.synth.augment import SynedConfig
 
-    return SynedConfig(
-        variations=params.get("variations", 8), captions=params.get("captions", 5), seed=params.get("seed", 0)
-    )
+    # What the form leaves out keeps the dataclass's default.
+    return SynedConfig(**{k: params[k] for k in ("variations", "captions", "seed") if params.get(k) is not None})
 
 
 def editor_inputs(ctx, inputs):
