@@ -8,6 +8,7 @@ one-worker operator, ``apply_model`` and the sharded workers (with a job mark) a
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import fiftyone as fo
@@ -55,6 +56,22 @@ def write_captions(
     if model_spec is not None and result.captions:
         record_caption_source(dataset, label_field, model_spec)
     return written
+
+
+def read_caption_file(path) -> CaptionResult:
+    """The captions of an ``idc caption`` output (JSONL of ``id``, ``caption``, ``confidence``), ready
+    for ``write_captions``; a line without a confidence is named."""
+    result = CaptionResult()
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if "confidence" not in record:
+                raise ValueError(f"{path}, line {number} (pair {record.get('id')!r}): no 'confidence'")
+            result.captions[record["id"]] = record["caption"]
+            result.confidences[record["id"]] = record["confidence"]
+    return result
 
 
 def record_caption_source(dataset, label_field: str, model_spec):

@@ -11,7 +11,6 @@ grouped dataset; the command to open it is printed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,28 +18,21 @@ DATASET = "idc-demo"
 
 
 def build_demo_dataset(demo_dir, name: str = DATASET):
-    from fiftyone_plugin.captioning import confidence_field
-    from fiftyone_plugin.dataset import pairs_to_dataset, write_pair_values
+    from fiftyone_plugin.captioning import read_caption_file, write_captions
+    from fiftyone_plugin.dataset import pairs_to_dataset
     from fiftyone_plugin.evaluation import evaluate_idc_captions
     from fiftyone_plugin.heatmaps import compute_heatmaps
     from idc_engine.data.manifest import read_manifest
     from idc_engine.model.loading import load_model
 
     demo_dir = Path(demo_dir)
+    model_dir = demo_dir / "run" / "model"  # the adapter that wrote the captions
     pairs = read_manifest(demo_dir / "data" / "manifest.jsonl")
-    predictions, confidences = {}, {}
-    with (demo_dir / "predictions.jsonl").open() as handle:
-        for line in handle:
-            record = json.loads(line)
-            predictions[record["id"]] = record["caption"]
-            if "confidence" in record:
-                confidences[record["id"]] = record["confidence"]
     dataset = pairs_to_dataset(pairs, name=name, persistent=True, overwrite=True)
-    write_pair_values(dataset, "idc_caption", predictions)
-    write_pair_values(dataset, confidence_field("idc_caption"), confidences)
+    write_captions(dataset, "idc_caption", read_caption_file(demo_dir / "predictions.jsonl"), model_spec=model_dir)
     test = dataset.match_tags("test")
     results = evaluate_idc_captions(test, "idc_caption", "demo")
-    model = load_model(str(demo_dir / "run" / "model"))  # the adapter that wrote the captions
+    model = load_model(str(model_dir))
     maps = compute_heatmaps(test, model, caption_field="idc_caption", batch_size=32)
     return dataset, results, maps
 

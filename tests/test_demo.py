@@ -45,6 +45,8 @@ def test_demo_writes_predictions_a_report_and_the_fiftyone_dataset(tmp_path, cap
     try:
         test = dataset.match_tags("test")
         assert results.metrics["count"] == 30 and maps["pairs"] == 30
+        # Written by the one caption writer, which records the model that wrote the field.
+        assert dataset.info["idc_caption_sources"]["idc_caption"]["model"] == str(tmp_path / "run" / "model")
         for slice_name in ("reference", "modified"):
             on_slice = test.select_group_slices(slice_name)
             assert all(isinstance(c, str) for c in on_slice.values("idc_caption"))

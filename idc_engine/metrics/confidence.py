@@ -1,4 +1,6 @@
-"""How well a model's confidence in its captions finds the wrong ones (the review queue's ordering)."""
+"""How well a model's confidence finds its wrong captions: AUROC, and the share of wrong captions at the
+head of a least-confident-first order. The review queue itself lives in ``fiftyone_plugin/review_queue.py``;
+this only measures whether ordering by confidence helps it (``benchmarks/review_queue.py``)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def queue_figures(confidences: np.ndarray, right: np.ndarray, head: float = 0.10) -> dict:
+    """Wrong captions among the least confident ``head`` share of pairs, against a random order's."""
     wrong = ~right
     order = np.argsort(confidences, kind="mergesort")  # the queue: least confident first
     first = order[: max(1, int(round(head * len(order))))]
