@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 
+import fiftyone as fo
 import fiftyone.core.evaluation as foev
 
 from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, REFERENCE, check_grouped, dataset_to_pairs
+from fiftyone_plugin.writeback import declare_fields
 from idc_engine.data.pair import split_pairs
 from idc_engine.metrics.baselines import BaselineConfig
 from idc_engine.metrics.report import evaluate
@@ -197,6 +199,8 @@ def evaluate_idc_captions(
         sample_of = dict(zip(pair_ids, modified_ids))
         for flag, suffix in CHANGE_FLAGS.items():
             values = {sample_of[pid]: flags[flag] for pid, flags in level.per_sample.items()}
+            # None where the flag does not apply (a changed pair cannot be a false change): declared, not inferred.
+            declare_fields(dataset, {f"{eval_key}_{suffix}": (fo.BooleanField, {})})
             dataset.set_values(f"{eval_key}_{suffix}", values, key_field="id")
     results = IDCCaptionEvaluationResults(
         samples,
