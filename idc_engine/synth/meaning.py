@@ -13,7 +13,8 @@ instruction's although it shares almost every word with it:
   sky turned grey"), and the value itself otherwise ("add a red hat"). Colours compare by family (crimson is
   red; teal is blue and green); the other classes by pole (bigger, larger and enlarge are one pole; smaller,
   shrink and reduce the other), and "less" in front of a value flips its pole.
-- **negation**: "do not add", "the hat was not added", "the sky is not blue", "leave it as it is", "keep the car".
+- **negation**: "do not add", "the hat was not added", "no hat was added", "the sky is not blue", "leave it as it
+  is", "keep the car".
 - **power**: the particle of "turn / switch ... on / off" (the lights on, the lamp off).
 
 Words are compared through their lemmas (``idc_engine.synth.morphology``), so "enlarged", "shrank" and "bigger"
@@ -283,6 +284,8 @@ def _negated(words: list[str]) -> bool:
         if word in NEGATIONS or word == "nothing":
             if any(_has(w, actions) for w in words[i + 1 : i + 4]):
                 return True
+        if word == "no" and following not in ("longer", "more") and _no_thing_was_acted_on(words[i + 1 : i + 7]):
+            return True  # "no hat was added", "no cars have been removed"
     # "Keep the car", "Please preserve the sky": an imperative that only keeps something.
     lead = words[1:] if words[:1] == ["please"] else words
     if lead and lead[0] in KEEP_IMPERATIVES and not any(_has(w, actions) for w in lead[1:]):
@@ -296,6 +299,17 @@ def _negated(words: list[str]) -> bool:
         acting = [w for w in words if _has(w, actions) and not _has(w, KEEP_VERBS)]
         return not acting
     return False
+
+
+def _no_thing_was_acted_on(words: list[str]) -> bool:
+    """After "no": a passive of a verb that adds, removes or places ("hat was added"); not "no car is shown"."""
+    words = _until_scope_end(words)
+    presence = ADD_VERBS | REMOVE_VERBS | PLACE_VERBS
+    auxiliaries = ("was", "were", "is", "are", "been", "be", "got", "gets")
+    return any(
+        words[j] in auxiliaries and _has(words[j + 1], presence) and words[j + 1].endswith(("ed", "en", "t"))
+        for j in range(len(words) - 1)
+    )
 
 
 def _values(words: list[str]) -> list[Value]:

@@ -226,6 +226,7 @@ TURNED = [
     ("Turn on the lamp", "Turn the lamp off", "attribute_swapped"),
     ("Remove the cat", "There is a cat now", "reversed"),
     ("Remove the cat", "there is a cat on the sofa now", "reversed"),
+    ("Add a hat to the dog", "No hat was added to the dog", "negated"),
 ]
 FAITHFUL = [
     ("Add a hat to the dog", "Put a hat on the dog"),
@@ -260,6 +261,7 @@ FAITHFUL = [
     ("Turn the cat on the left blue", "Make the cat on the left blue"),
     ("Add a cat on the sofa", "there is a cat on the sofa now"),
     ("Add a note on the table", "Leave a note on the table"),
+    ("Remove the people", "Make sure no people are shown"),
 ]
 
 
