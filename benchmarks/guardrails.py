@@ -188,6 +188,12 @@ def judge_release(instructions, references, part: str, config: GuardrailConfig) 
         "rejected_share_excluding_duplicates": round((rejected - reasons["duplicate"]) / lines, 4),
         "rejected_llm_junk_share": round(junk / lines, 4),
         "rejected_content_or_meaning_share": round(content / lines, 4),
+        # What the target (<= 10 %) is about. Junk is what the paper's own failure listings show (it must
+        # be rejected); a copy of the instruction, or of a line already kept, adds no reference. So at most the
+        # content and meaning rejections are false ones (many of them are the invented detail of listing 3),
+        # and at most those plus the copies if copies were counted as lost references.
+        "false_rejections_at_most": round(content / lines, 4),
+        "false_rejections_at_most_counting_copies": round((rejected - junk) / lines, 4),
         "by_reason": {r: reasons[r] for r in REASONS if reasons[r]},
         "instructions_with_4_lines": with_four,
         "instructions_with_4_lines_none_kept": none_left,
@@ -280,6 +286,8 @@ def main(argv=None):
     print(f"  rejected {held['rejected_share']:.1%}: LLM junk {held['rejected_llm_junk_share']:.1%}, ", end="")
     print(f"content or meaning {held['rejected_content_or_meaning_share']:.1%}, ", end="")
     print(f"duplicates {held['by_reason'].get('duplicate', 0) / held['lines']:.1%}")
+    print(f"  false rejections at most {held['false_rejections_at_most']:.1%} (junk and copies aside), ", end="")
+    print(f"{held['false_rejections_at_most_counting_copies']:.1%} counting copies of the instruction as lost")
     print(f"  by reason: {held['by_reason']}")
     print(f"  instructions with 4 lines and none kept: {held['instructions_with_4_lines_none_kept']}", end="")
     print(f" of {held['instructions_with_4_lines']}")

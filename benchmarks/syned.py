@@ -206,6 +206,29 @@ def _write_partial(out: str, results: dict) -> None:
     path.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def _resumed(args, fresh: dict) -> tuple[dict, dict]:
+    """The partial results of an interrupted run with the same settings, and what this resumption adds to them
+    (its own load, since the runs it keeps were timed under another)."""
+    path = Path(args.out).with_suffix(".partial.json")
+    if not path.exists():
+        raise SystemExit(f"--resume: no partial results at {path}")
+    saved = json.loads(path.read_text())
+    if saved["settings"] != fresh["settings"]:
+        raise SystemExit(
+            f"--resume: the settings of {path} ({saved['settings']}) differ from these ({fresh['settings']})"
+        )
+    kept = {arm: saved["runs"].get(arm, []) for arm in ARMS}
+    saved.setdefault("resumed", []).append(
+        {
+            "command": fresh["command"],
+            "load_at_resume": fresh["load_at_start"],
+            "runs_kept": {arm: [r["seed"] for r in kept[arm]] for arm in ARMS},
+        }
+    )
+    saved.pop("partial", None)
+    return saved, kept
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=int, default=300, help="scarce training pairs")
@@ -216,6 +239,11 @@ def main(argv=None):
     parser.add_argument("--data-seed", type=int, default=11, help="shapes-change seed of the data (the demo's is 0)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per arm (training and Syned seeds 0..n-1)")
     parser.add_argument("--out", default="benchmarks/results/syned.json")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs already saved in the .partial.json beside --out (same settings) and run only the rest",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 2:
         raise SystemExit(f"--seeds must be at least 2 for a standard deviation, got {args.seeds}")
@@ -234,11 +262,13 @@ def main(argv=None):
             "threads": torch.get_num_threads(),
         },
         "load_at_start": machine_load(),
-        "settings": vars(args),
+        "settings": {k: v for k, v in vars(args).items() if k != "resume"},
         "selection": {"primary": "lowest validation loss", "secondary": "highest validation CIDEr-D"},
     }
     seeds = list(range(args.seeds))
     runs = {arm: [] for arm in ARMS}
+    if args.resume:
+        results, runs = _resumed(args, results)
     with tempfile.TemporaryDirectory(prefix="idc-syned-bench-") as work:
         work = Path(work)
         shapes = ShapesChangeConfig(seed=args.data_seed, **SHIFTED)
@@ -264,6 +294,9 @@ def main(argv=None):
                 "seconds": round(time.perf_counter() - syned_started, 1),
             }
             for arm, training in (("real only", train_pairs), ("real + Syned", train_pairs + synthetic)):
+                if any(r["seed"] == seed for r in runs[arm]):
+                    print(f"seed {seed}, {arm}: kept from the partial results", flush=True)
+                    continue
                 print(f"seed {seed}, {arm}: training on {len(training)} pairs", flush=True)
                 model, loss_state, record = adapt(training, val_pairs, args.steps, seed, work / f"run-{seed}")
                 at_cider = caption_idc_pairs(model, test_pairs, generation).captions

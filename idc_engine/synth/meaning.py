@@ -13,7 +13,9 @@ instruction's although it shares almost every word with it:
   sky turned grey"), and the value itself otherwise ("add a red hat"). Colours compare by family (crimson is
   red; teal is blue and green); the other classes by pole (bigger, larger and enlarge are one pole; smaller,
   shrink and reduce the other), and "less" in front of a value flips its pole.
-- **negation**: "do not add", "the hat was not added", "the sky is not blue", "leave it as it is".
+- **negation**: "do not add", "the hat was not added", "no hat was added", "the sky is not blue", "leave it as it
+  is", "keep the car".
+- **power**: the particle of "turn / switch ... on / off" (the lights on, the lamp off).
 
 Words are compared through their lemmas (``idc_engine.synth.morphology``), so "enlarged", "shrank" and "bigger"
 find their entries. Quoted text ("write 'NO ENTRY'") is left out: it is content, not meaning.
@@ -58,6 +60,10 @@ NEGATIONS = frozenset(
     shouldn't mustn't""".split()
 )
 KEEP_VERBS = frozenset("keep leave preserve retain maintain".split())
+# Not "leave": "leave a note on the table" puts something there.
+KEEP_IMPERATIVES = frozenset("keep preserve retain maintain".split())
+# Verbs whose particle "on" / "off" is a state: "turn the lights off", "switch on the lamp".
+POWER_VERBS = frozenset("turn switch power flick".split())
 AS_IS_WORDS = frozenset("unchanged untouched intact unaltered unedited".split())
 # A value up to three words after one of these is the state before the edit (or one the edit avoids), unless a
 # word of SCOPE_END comes between ("from red *to* blue", "replace the day *with* night").
@@ -241,7 +247,9 @@ def _presence(words: list[str]) -> set[str]:
         elif word == "no" and following in ("longer", "more"):
             found.add("remove")
         elif word in ("there", "here") and following in ("is", "are", "was", "were") and i + 2 < len(words):
-            found.add({"no": "remove", "now": "add"}.get(words[i + 2], ""))
+            # "there is now a cat", "there is a cat on the sofa now"
+            now = "now" in _until_scope_end(words[i + 2 : i + 9])
+            found.add("remove" if words[i + 2] == "no" else "add" if now else "")
         for verb, particles in REMOVE_PARTICLES.items():
             # "take away the hat" and "take the hat away": the particle may follow the object.
             if verb in lemma_set and any(w in particles for w in _until_scope_end(words[i + 1 : i + 6])):
@@ -276,6 +284,12 @@ def _negated(words: list[str]) -> bool:
         if word in NEGATIONS or word == "nothing":
             if any(_has(w, actions) for w in words[i + 1 : i + 4]):
                 return True
+        if word == "no" and following not in ("longer", "more") and _no_thing_was_acted_on(words[i + 1 : i + 7]):
+            return True  # "no hat was added", "no cars have been removed"
+    # "Keep the car", "Please preserve the sky": an imperative that only keeps something.
+    lead = words[1:] if words[:1] == ["please"] else words
+    if lead and lead[0] in KEEP_IMPERATIVES and not any(_has(w, actions) for w in lead[1:]):
+        return True
     # "leave the car as it is", "the two images are identical": an edit that changes nothing.
     keeps = any(_has(w, KEEP_VERBS) for w in words) and ("same" in words or "alone" in words)
     as_is = keeps or any(w in AS_IS_WORDS for w in words) or "identical" in words
@@ -287,10 +301,21 @@ def _negated(words: list[str]) -> bool:
     return False
 
 
+def _no_thing_was_acted_on(words: list[str]) -> bool:
+    """After "no": a passive of a verb that adds, removes or places ("hat was added"); not "no car is shown"."""
+    words = _until_scope_end(words)
+    presence = ADD_VERBS | REMOVE_VERBS | PLACE_VERBS
+    auxiliaries = ("was", "were", "is", "are", "been", "be", "got", "gets")
+    return any(
+        words[j] in auxiliaries and _has(words[j + 1], presence) and words[j + 1].endswith(("ed", "en", "t"))
+        for j in range(len(words) - 1)
+    )
+
+
 def _values(words: list[str]) -> list[Value]:
     found = []  # (index, kind, value, marked before, prenominal)
     for i, word in enumerate(words):
-        read_value = _value_of(word)
+        read_value = _value_of(word) or _power(words, i)
         if read_value is None:
             continue
         kind, value = read_value
@@ -315,6 +340,22 @@ def _values(words: list[str]) -> list[Value]:
         leads_to = any(w in ("to", "into") for w in words[index + 1 : index + 4])
         values.append(Value(kind, value, marked or ((prenominal or leads_to) and later_result), denied))
     return values
+
+
+def _power(words: list[str], index: int):
+    """``("power", pole)`` for the particle of "turn on the lamp" / "turn the lamp off", else None ("turn the
+    cat on the left blue" and "switch the cup on the table" are places)."""
+    word = words[index]
+    if word not in ("on", "off"):
+        return None
+    previous = words[index - 1] if index else ""
+    following = words[index + 1] if index + 1 < len(words) else ""
+    at_end = not following or following in SCOPE_END
+    if _lemma_set(previous) & POWER_VERBS or (
+        at_end and any(_lemma_set(w) & POWER_VERBS for w in words[max(0, index - 5) : index])
+    ):
+        return "power", frozenset({1 if word == "on" else -1})
+    return None
 
 
 def _marked(words: list[str], index: int, markers) -> bool:

@@ -13,7 +13,8 @@ does that for any manifest:
   to ``max_attempts`` times, and counted by reason; nothing is filled in by rule, so a pair short of
   variations keeps fewer references, and the shortfall is counted too;
 - the pair's captions become ``[instruction, *variations]``; what it had before is kept in
-  ``metadata["reference_variations"]["previous_captions"]``, with the variator's settings and the seed.
+  ``metadata["reference_variations"]["previous_captions"]``, with the variator's settings and the seed (a
+  second run keeps the captions of before the first).
 
 Each pair's seed comes from the run's seed and the pair id alone, so a pair gets the same references
 whatever else is in the manifest. Pairs of other splits pass through unchanged.
@@ -70,6 +71,15 @@ def instruction_of(pair: IDCPair) -> str | None:
     return pair.captions[0].strip() if pair.captions and pair.captions[0].strip() else None
 
 
+def _captions_before_references(pair: IDCPair) -> list[str]:
+    """What the pair had before any references: on a second run its captions are the first run's references,
+    so the captions kept by that run are carried over (else the originals would be lost)."""
+    earlier = (pair.metadata or {}).get(KEY)
+    if isinstance(earlier, dict) and isinstance(earlier.get("previous_captions"), list):
+        return list(earlier["previous_captions"])
+    return list(pair.captions)
+
+
 def pair_seed(seed: int, pair_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"references:{seed}:{pair_id}".encode()).digest()[:4], "big")
 
@@ -118,7 +128,7 @@ def add_instruction_references(
                 "missing": config.variations - len(result.variations),
                 "seed": pair_seed(config.seed, pair.id),
                 "variator": result.settings,
-                "previous_captions": list(pair.captions),
+                "previous_captions": _captions_before_references(pair),
             }
             metadata = {**(pair.metadata or {}), KEY: record}
             out[index] = replace(pair, captions=[instruction, *result.variations], metadata=metadata)

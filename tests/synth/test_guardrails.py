@@ -220,6 +220,13 @@ TURNED = [
     ("Change the black countertop to white", "Change the gray countertop to white", "attribute_swapped"),
     ("Attach a white string to the black scissors", "Attach a black string to the black scissors", "attribute_swapped"),
     ("Change the time of the day to night", "Change the time of the night to night", "attribute_swapped"),
+    ("Remove the car", "Keep the car", "negated"),
+    ("Remove the car", "Please preserve the car", "negated"),
+    ("Turn the lights off", "Switch on the lights", "attribute_swapped"),
+    ("Turn on the lamp", "Turn the lamp off", "attribute_swapped"),
+    ("Remove the cat", "There is a cat now", "reversed"),
+    ("Remove the cat", "there is a cat on the sofa now", "reversed"),
+    ("Add a hat to the dog", "No hat was added to the dog", "negated"),
 ]
 FAITHFUL = [
     ("Add a hat to the dog", "Put a hat on the dog"),
@@ -248,6 +255,13 @@ FAITHFUL = [
     ("Change the color of the stop sign to blue with red letters", "Alter the stop sign's orange color to blue"),
     ('Add the phrase "So much hair, don\'t care!"', "the phrase 'So much hair, don't care!' was written"),
     ("Make the stripes on the zebra blue", "Blue stripes for the zebra"),
+    ("Remove the car", "Keep the rest of the image but remove the car"),
+    ("Turn on the lamp", "Switch the lamp on"),
+    ("Turn the lights off", "Switch off the lights"),
+    ("Turn the cat on the left blue", "Make the cat on the left blue"),
+    ("Add a cat on the sofa", "there is a cat on the sofa now"),
+    ("Add a note on the table", "Leave a note on the table"),
+    ("Remove the people", "Make sure no people are shown"),
 ]
 
 

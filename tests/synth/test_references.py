@@ -102,3 +102,12 @@ def test_idc_references_writes_the_manifest_and_a_report(taught_llm, tmp_path, c
     assert report["variator"]["mode"] == "instructions"
     printed = capsys.readouterr().out
     assert "5 of 8 variations kept, 2 short" in printed and "'reversed': 2" in printed
+
+
+def test_a_second_run_keeps_the_captions_the_pair_had_before_any_references(taught_llm, tmp_path):
+    first, _ = add_instruction_references(_pairs(tmp_path), LLMVariator(_config(taught_llm)), ReferenceConfig(seed=3))
+    second, _ = add_instruction_references(first, LLMVariator(_config(taught_llm)), ReferenceConfig(seed=4))
+    car = {p.id: p for p in second}["car"]
+    assert car.captions[0] == "Remove the car"
+    assert car.metadata["reference_variations"]["previous_captions"] == ["Remove the car", "the car is gone"]
+    assert car.metadata["reference_variations"]["seed"] != first[1].metadata["reference_variations"]["seed"]
