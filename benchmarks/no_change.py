@@ -339,6 +339,33 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown(results: dict) -> str:
+    """The same figures as markdown tables, one per test set (for docs/no_change.md)."""
+
+    def cell(row, key, unit):
+        value = row[key]
+        return "–" if value is None else (f"{value * 100:.1f} %" if unit else f"{value:.1f}")
+
+    header = "| training | decision | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
+    rule = "|---|---|" + "---|" * len(COLUMNS)
+    blocks = []
+    tests = sorted({t for e in results.get("trainings", {}).values() for t in e["results"]}, key=list(TESTS).index)
+    for test in tests:
+        lines = [f"**{test}**", "", header, rule]
+        for training, entry in results["trainings"].items():
+            for decision, row in entry["results"].get(test, {}).items():
+                cells = " | ".join(cell(row, k, u) for k, _, u in COLUMNS)
+                lines.append(f"| {training} | {decision} | {cells} |")
+        blocks.append("\n".join(lines))
+    preset = results.get("preset", {}).get("results", {})
+    for test, by_decision in preset.items():
+        lines = [f"**embedded preset, {test}**", "", header.replace("training", "model"), rule]
+        for decision, row in by_decision.items():
+            lines.append(f"| tiny | {decision} | " + " | ".join(cell(row, k, u) for k, _, u in COLUMNS) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2400, help="optimizer steps of every training (equal compute)")
@@ -347,6 +374,7 @@ def main(argv=None):
     parser.add_argument("--work", default="runs/no_change", help="data and trained models (reused)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "no_change.json"))
     parser.add_argument("--note", default="", help="what else ran on the machine meanwhile (kept in the JSON)")
+    parser.add_argument("--markdown", action="store_true", help="print markdown tables instead of the text table")
     args = parser.parse_args(argv)
     work = Path(args.work)
     out = Path(args.out)
@@ -371,7 +399,7 @@ def main(argv=None):
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    print(markdown(results) if args.markdown else table(results))
     print(f"-> {out}")
 
 
