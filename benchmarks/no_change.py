@@ -2,6 +2,7 @@
 
     python benchmarks/no_change.py [--steps 2400] [--trainings demo-mix more-unchanged ...] [--preset]
                                    [--work runs/no_change] [--out benchmarks/results/no_change.json]
+                                   [--beams 1] [--markdown]
 
 The demo's task: the embedded tiny checkpoint adapted with LoRA (rank 16, lr 1e-3, batch 32, the demo's
 recipe) to shapes-change scenes of smaller objects (radius 0.10-0.12, seed 0, 4,000 training pairs
@@ -9,7 +10,7 @@ unless a training says otherwise), for ``--steps`` optimizer steps, each run kee
 by validation CIDEr-D. Trainings differ only in their data (the training mix); every trained model is
 then captioned greedily and scored under each decision:
 
-- ``greedy``: captions as generated;
+- ``greedy``: captions as generated (greedy decoding; with ``--beams N``, beam search, in an entry of its own);
 - ``model``: the model's own probability of no change (the summed probability of the five no-change
   sentences, teacher-forced) against a threshold calibrated on the 200 validation pairs;
 - ``model + prior``: that probability and the difference prior of the aligned pair, combined by
@@ -106,11 +107,14 @@ def _unchanged(pairs) -> np.ndarray:
     return np.array([not SHAPES_READER.truth(p) for p in pairs])
 
 
-def observe(model, pairs) -> dict:
-    """Greedy captions (no decision), the model's probability of no change, the difference prior."""
+GREEDY = GenerationConfig(batch_size=64)
+
+
+def observe(model, pairs, generation: GenerationConfig = GREEDY) -> dict:
+    """Captions as generated (no decision), the model's probability of no change, the difference prior."""
     model.config.no_change_threshold, model.config.no_change_weights = None, ()
     _, images, _ = load_pairs(pairs, skip_bad=False)
-    captions = caption_pairs(model, images, GenerationConfig(batch_size=64))
+    captions = caption_pairs(model, images, generation)
     with torch.inference_mode():
         model_says = np.concatenate(
             [
@@ -204,14 +208,16 @@ def decisions(model, validation: dict, tests: dict[str, dict], head_pairs=None) 
     return settings, decided
 
 
-def check_one_path(model, observed: dict, settings: dict, decided: np.ndarray) -> bool:
+def check_one_path(
+    model, observed: dict, settings: dict, decided: np.ndarray, generation: GenerationConfig = GREEDY
+) -> bool:
     """The shipped decision, set in the model's config and run by caption_idc_pairs, gives the captions
     this benchmark computed for it."""
     model.config.no_change_captions = NONE
     model.config.no_change_weights = tuple(settings["weights"])
     model.config.no_change_threshold = settings["threshold"]
     try:
-        result = caption_idc_pairs(model, observed["pairs"], GenerationConfig(batch_size=64), skip_bad=False)
+        result = caption_idc_pairs(model, observed["pairs"], generation, skip_bad=False)
     finally:
         model.config.no_change_threshold, model.config.no_change_weights = None, ()
     expected = decided_captions(observed, decided)
@@ -227,7 +233,9 @@ def dataset(folder: Path, config: ShapesChangeConfig, train_pairs: int, test_pai
     return read_manifest(folder / "manifest.jsonl")
 
 
-def run_training(name: str, steps: int, work: Path, validation: list, tests: dict, head: bool) -> dict:
+def run_training(
+    name: str, steps: int, work: Path, validation: list, tests: dict, head: bool, generation: GenerationConfig = GREEDY
+) -> dict:
     spec = TRAININGS[name]
     shapes = ShapesChangeConfig(seed=0, **SMALL, **spec["shapes"])
     pairs = split_pairs(dataset(work / "data" / name, shapes, spec["pairs"], 0, 0), "train")
@@ -260,17 +268,18 @@ def run_training(name: str, steps: int, work: Path, validation: list, tests: dic
         result = train(model, pairs, validation, config, out, overwrite=True)
         training = {"steps": result.steps, "best": result.best, "seconds": round(time.perf_counter() - started, 1)}
     model.eval()
-    observed_validation = observe(model, validation)
-    observed = {test: observe(model, test_pairs) for test, test_pairs in tests.items()}
+    observed_validation = observe(model, validation, generation)
+    observed = {test: observe(model, test_pairs, generation) for test, test_pairs in tests.items()}
     settings, decided = decisions(model, observed_validation, observed, head_pairs=pairs[:3000] if head else None)
     results = {test: {d: score(observed[test], decided[test][d]) for d in decided[test]} for test in tests}
     one_path = check_one_path(
-        model, observed["demo test"], settings["model + prior"], decided["demo test"]["model + prior"]
+        model, observed["demo test"], settings["model + prior"], decided["demo test"]["model + prior"], generation
     )
     return {
         "about": spec["about"],
         "shapes_change": spec["shapes"],
         "train_pairs": spec["pairs"],
+        "beams": generation.num_beams,
         "augmentation": spec.get("augment", True),
         "training": training,
         "decisions": settings,
@@ -339,6 +348,33 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown(results: dict) -> str:
+    """The same figures as markdown tables, one per test set (for docs/no_change.md)."""
+
+    def cell(row, key, unit):
+        value = row[key]
+        return "–" if value is None else (f"{value * 100:.1f} %" if unit else f"{value:.1f}")
+
+    header = "| training | decision | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
+    rule = "|---|---|" + "---|" * len(COLUMNS)
+    blocks = []
+    tests = sorted({t for e in results.get("trainings", {}).values() for t in e["results"]}, key=list(TESTS).index)
+    for test in tests:
+        lines = [f"**{test}**", "", header, rule]
+        for training, entry in results["trainings"].items():
+            for decision, row in entry["results"].get(test, {}).items():
+                cells = " | ".join(cell(row, k, u) for k, _, u in COLUMNS)
+                lines.append(f"| {training} | {decision} | {cells} |")
+        blocks.append("\n".join(lines))
+    preset = results.get("preset", {}).get("results", {})
+    for test, by_decision in preset.items():
+        lines = [f"**embedded preset, {test}**", "", header.replace("training", "model"), rule]
+        for decision, row in by_decision.items():
+            lines.append(f"| tiny | {decision} | " + " | ".join(cell(row, k, u) for k, _, u in COLUMNS) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2400, help="optimizer steps of every training (equal compute)")
@@ -347,6 +383,8 @@ def main(argv=None):
     parser.add_argument("--work", default="runs/no_change", help="data and trained models (reused)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "no_change.json"))
     parser.add_argument("--note", default="", help="what else ran on the machine meanwhile (kept in the JSON)")
+    parser.add_argument("--beams", type=int, default=1, help="beam search of the captions (1: greedy, as idc captions)")
+    parser.add_argument("--markdown", action="store_true", help="print markdown tables instead of the text table")
     args = parser.parse_args(argv)
     work = Path(args.work)
     out = Path(args.out)
@@ -358,8 +396,11 @@ def main(argv=None):
     tests["hard test"] = split_pairs(dataset(work / "data" / "hard", TESTS["hard test"], 0, 500, 0), "test")
     for name in args.trainings:
         print(f"training {name!r} for {args.steps} steps")
-        entry = run_training(name, args.steps, work, validation, tests, head=name == "demo-mix")
-        results["trainings"][f"{name} ({args.steps} steps)"] = entry
+        generation = GenerationConfig(batch_size=64, num_beams=args.beams)
+        head = name == "demo-mix" and args.beams == 1
+        entry = run_training(name, args.steps, work, validation, tests, head=head, generation=generation)
+        beams = f", {args.beams} beams" if args.beams > 1 else ""
+        results["trainings"][f"{name} ({args.steps} steps{beams})"] = entry
     if args.preset:
         results["preset"] = run_preset(work)
     results["machine"] = {
@@ -371,7 +412,7 @@ def main(argv=None):
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    print(markdown(results) if args.markdown else table(results))
     print(f"-> {out}")
 
 

@@ -46,7 +46,9 @@ class DemoConfig:
     max_radius: float = field(default=0.12, metadata={"help": "largest object radius, fraction of the side"})
     model: str = field(default="tiny", metadata={"help": "model to adapt: 'tiny', 'tiny-scratch' or a path"})
     finetune: str = field(default="lora", metadata={"help": "'lora' (as in the paper) or 'full'"})
-    steps: int = field(default=2400, metadata={"help": "LoRA steps (about 6 minutes on 2 quiet CPU cores)"})
+    steps: int = field(
+        default=2400, metadata={"help": "LoRA steps (15-41 minutes measured on 2 cores busy with other jobs)"}
+    )
     minutes: float = field(
         default=15.0,
         metadata={"help": "stop training earlier after this many minutes (a machine busy with other work)"},
