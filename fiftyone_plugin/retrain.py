@@ -207,14 +207,22 @@ def retrain_on_reviewed(
     compared = plan["held_edited"] + plan["held_accepted"] + plan["tests"]
 
     network = load_model(start, for_training=True)
+
+    def captioning(who, start_at, end_at, after_training):
+        def on_batch(done, total):
+            if stop():
+                left = "; the trained model stays in out_dir" if after_training else ""
+                raise Cancelled(f"retraining cancelled while {who} captioned; nothing was written to the dataset{left}")
+            report(start_at + (end_at - start_at) * done / max(total, 1), f"{who} captioned {done} of {total} pairs")
+
+        return on_batch
+
     # "Before" is the starting model captioning every compared pair now, with the decoding "after" uses:
     # the stored captions may come from another model or another decoding (beam search), which would
     # measure the decoding, not the retraining.
-    report(0.02, f"the old model captions {len(compared)} held-out and test pairs")
+    report(0.01, f"the old model captions {len(compared)} held-out and test pairs")
     network.eval()
-    before = caption_idc_pairs(network, compared, generation)
-    if stop():
-        raise Cancelled("retraining cancelled before training; nothing was written")
+    before = caption_idc_pairs(network, compared, generation, progress=captioning("the old model", 0.01, 0.05, False))
 
     if plan["validation"] and not config.eval_every:
         config = replace(config, eval_every=max(1, (config.max_steps or 100) // 5))
@@ -224,7 +232,7 @@ def retrain_on_reviewed(
         if stop():
             raise Cancelled(f"retraining cancelled at step {step}; nothing was written to the dataset")
         if not total or step % max(1, total // 20) == 0 or step == total:
-            fraction = 0.05 + 0.65 * (step / total if total else 0.0)
+            fraction = 0.05 + 0.7 * (step / total if total else 0.0)
             report(fraction, f"step {step} of {total}, loss {logs['loss']:.3f}")
 
     trained_on = plan["training"] + plan["replay"]
@@ -241,7 +249,7 @@ def retrain_on_reviewed(
     )
     report(0.75, f"the new model captions {len(compared)} held-out and test pairs")
     network.eval()
-    after = caption_idc_pairs(network, compared, generation)
+    after = caption_idc_pairs(network, compared, generation, progress=captioning("the new model", 0.75, 0.85, True))
     model_dir = str(Path(result.model_dir).resolve())
     # Only with overwrite: none of an earlier run's captions or comparisons may stay beside this run's.
     for name in (new_field, before_field):
@@ -260,7 +268,7 @@ def retrain_on_reviewed(
     held = plan["held_edited"] + plan["held_accepted"]
     redone = sum(before.captions.get(p.id) != stored.get(p.id) for p in held if p.id in before.captions)
 
-    report(0.85, "evaluating before and after")
+    report(0.86, "evaluating before and after")
     comparisons = {}
     subsets = dict(
         zip(

@@ -144,6 +144,24 @@ def test_retraining_can_be_cancelled_while_it_trains_and_writes_nothing(reviewed
     assert not dataset.has_sample_field("idc_caption_retrained")
 
 
+def test_retraining_can_be_cancelled_while_the_old_model_captions_and_says_so(reviewed, tiny_dir, tmp_path):
+    dataset, _, _ = reviewed
+    config = TrainConfig(lora=LoraSettings(rank=4), max_steps=2, batch_size=4, eval_every=0, checkpoint_every=2)
+    labels = []
+    with pytest.raises(Cancelled, match="cancelled while the old model captioned; nothing was written"):
+        retrain_on_reviewed(
+            dataset,
+            "idc_caption",
+            tmp_path / "retrain",
+            config,
+            RetrainConfig(test_pairs=40),
+            model=str(tiny_dir),
+            progress=lambda fraction, label: labels.append(label),
+            cancelled=lambda: bool(labels),  # the user cancels once the run has shown anything
+        )
+    assert not (tmp_path / "retrain").exists() and not dataset.has_sample_field("idc_caption_retrained")
+
+
 def test_a_second_retraining_never_mixes_its_captions_with_the_first_runs(reviewed, tiny_dir, tmp_path):
     dataset, _, _ = reviewed
     config = TrainConfig(lora=LoraSettings(rank=4), max_steps=2, batch_size=4, eval_every=0, checkpoint_every=2)
