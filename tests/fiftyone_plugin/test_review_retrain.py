@@ -202,3 +202,21 @@ def test_a_second_retraining_never_mixes_its_captions_with_the_first_runs(review
         third["comparisons"][n]["pairs"] for n in ("held_out_edited", "held_out_accepted", "test_references")
     )
     assert "left by hand" not in values and sum(v is not None for v in values) == compared
+
+
+def test_the_retrain_form_offers_a_free_field_and_refuses_an_earlier_runs(reviewed, tmp_path):
+    import fiftyone.operators as foo
+    from fiftyone.operators.executor import ExecutionError
+
+    dataset, _, _ = reviewed
+    write_pair_values(dataset, "idc_caption_retrained", {"test-000000": "an earlier run's caption"})
+    params = {"caption_field": "idc_caption", "model": "tiny", "out_dir": str(tmp_path / "out")}
+    operator = foo.get_operator("@idc/idc/retrain_blip2idc_on_reviewed")
+    form = operator.resolve_input(foo.ExecutionContext(request_params={"dataset_name": dataset.name, "params": params}))
+    assert form.type.properties["new_field"].default == "idc_caption_retrained_2"
+    with pytest.raises(ExecutionError, match="new_field: an earlier retraining stored 'idc_caption_retrained'"):
+        foo.execute_operator(
+            "@idc/idc/retrain_blip2idc_on_reviewed",
+            ctx=dict(dataset=dataset, params=params | {"new_field": "idc_caption_retrained"}),
+        ).raise_exceptions()
+    assert not (tmp_path / "out").exists()
