@@ -26,10 +26,11 @@ from pathlib import Path
 from fiftyone_plugin.captioning import Cancelled, caption_source, write_captions
 from fiftyone_plugin.dataset import dataset_to_pairs
 from fiftyone_plugin.evaluation import compare_runs, evaluate_idc_captions
-from fiftyone_plugin.review import ACCEPTED, EDITED, review_statuses, reviewed_pairs
+from fiftyone_plugin.review import ACCEPTED, EDITED, modified_samples, review_statuses, reviewed_pairs
 from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
 from idc_engine.train.config import TrainConfig
 
+SUBSETS = ("held_out_edited", "held_out_accepted", "test_references")
 ACCEPTED_NOTE = (
     "the references of accepted pairs are the old model's own captions: this subset favours the old model by "
     "construction"
@@ -64,6 +65,21 @@ class RetrainConfig:
             raise ValueError(f"test_pairs must be a non-negative integer, got {self.test_pairs!r}")
 
 
+def free_field_name(dataset, name: str) -> str:
+    """``name``, else ``name_2``, ``name_3``...: the first that no field and no retraining's evaluation uses."""
+    fields, runs = set(dataset.get_field_schema()), dataset.list_evaluations()
+
+    def taken(candidate):
+        prefixes = tuple(f"{candidate}_{subset}_" for subset in SUBSETS)
+        return candidate in fields or f"{candidate}_before" in fields or any(k.startswith(prefixes) for k in runs)
+
+    candidate, n = name, 1
+    while taken(candidate):
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
 def _share(pair_id: str, salt: str) -> float:
     digest = hashlib.sha256(f"{salt}:{pair_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -79,8 +95,6 @@ def plan_retraining(samples, caption_field: str, retrain: RetrainConfig = Retrai
     A held-out pair without a caption in ``caption_field`` cannot be compared (there is no "before"):
     it is left out of the comparison and counted.
     """
-    from fiftyone_plugin.review import modified_samples
-
     dataset = samples._dataset
     reviewed = reviewed_pairs(samples)
     statuses = review_statuses(samples)
@@ -120,7 +134,14 @@ def plan_retraining(samples, caption_field: str, retrain: RetrainConfig = Retrai
     wanted = round(retrain.replay_ratio * len(training))
     replay = random.Random(retrain.seed).sample(candidates, min(wanted, len(candidates)))
     replay = [replace(p, split="train") for p in replay]
-    tests = [p for p in dataset_to_pairs(dataset.match_tags("test")) if p.id not in reviewed_ids and p.captions]
+    replayed_ids = {p.id for p in replay}
+    # The forgetting check must be pairs neither reviewed nor trained on: a replay view the user picks
+    # (with include_test) may hold test-split pairs.
+    tests = [
+        p
+        for p in dataset_to_pairs(dataset.match_tags("test"))
+        if p.id not in reviewed_ids and p.id not in replayed_ids and p.captions
+    ]
     tests = random.Random(retrain.seed + 1).sample(tests, min(retrain.test_pairs, len(tests)))
     return {
         "training": training,
@@ -160,11 +181,22 @@ def retrain_on_reviewed(
     from idc_engine.train.loop import train
 
     dataset = samples._dataset
-    new_field = new_field or f"{caption_field}_retrained"
-    eval_key = eval_key or f"{caption_field}_review"
+    new_field = new_field or free_field_name(dataset, f"{caption_field}_retrained")
+    eval_key = eval_key or new_field
     for name, value in (("new_field", new_field), ("eval_key", eval_key)):
         if not value.isidentifier():
             raise ValueError(f"{name} must be a valid identifier, got {value!r}")
+    before_field = f"{new_field}_before"
+    keys = [f"{eval_key}_{name}_{when}" for name in SUBSETS for when in ("before", "after")]
+    earlier = [f for f in (new_field, before_field) if dataset.has_sample_field(f)]
+    earlier += [k for k in keys if k in dataset.list_evaluations()]
+    if earlier and not overwrite:
+        # A second run into the same field would leave the first run's captions on the pairs it does not
+        # compare, under the new model's name: refuse before anything is trained.
+        raise ValueError(
+            f"new_field {new_field!r}: an earlier retraining stored {', '.join(map(repr, earlier))}; choose another "
+            f"new_field (e.g. {free_field_name(dataset, new_field)!r}) or pass overwrite=True to replace them"
+        )
     start = model or caption_source(dataset, caption_field)
     if start is None:
         raise ValueError(f"model: nothing records which model wrote {caption_field!r}; name the model to start from")
@@ -172,15 +204,25 @@ def retrain_on_reviewed(
     report = progress or (lambda fraction, label: None)
     stop = cancelled or (lambda: False)
     generation = GenerationConfig()
+    compared = plan["held_edited"] + plan["held_accepted"] + plan["tests"]
 
     network = load_model(start, for_training=True)
-    before_field = f"{new_field}_before"
-    if plan["tests"]:
-        report(0.02, f"the old model captions {len(plan['tests'])} test pairs")
-        network.eval()
-        before = caption_idc_pairs(network, plan["tests"], generation)
-    if stop():
-        raise Cancelled("retraining cancelled before training; nothing was written")
+
+    def captioning(who, start_at, end_at, after_training):
+        def on_batch(done, total):
+            if stop():
+                left = "; the trained model stays in out_dir" if after_training else ""
+                raise Cancelled(f"retraining cancelled while {who} captioned; nothing was written to the dataset{left}")
+            report(start_at + (end_at - start_at) * done / max(total, 1), f"{who} captioned {done} of {total} pairs")
+
+        return on_batch
+
+    # "Before" is the starting model captioning every compared pair now, with the decoding "after" uses:
+    # the stored captions may come from another model or another decoding (beam search), which would
+    # measure the decoding, not the retraining.
+    report(0.01, f"the old model captions {len(compared)} held-out and test pairs")
+    network.eval()
+    before = caption_idc_pairs(network, compared, generation, progress=captioning("the old model", 0.01, 0.05, False))
 
     if plan["validation"] and not config.eval_every:
         config = replace(config, eval_every=max(1, (config.max_steps or 100) // 5))
@@ -190,7 +232,7 @@ def retrain_on_reviewed(
         if stop():
             raise Cancelled(f"retraining cancelled at step {step}; nothing was written to the dataset")
         if not total or step % max(1, total // 20) == 0 or step == total:
-            fraction = 0.05 + 0.65 * (step / total if total else 0.0)
+            fraction = 0.05 + 0.7 * (step / total if total else 0.0)
             report(fraction, f"step {step} of {total}, loss {logs['loss']:.3f}")
 
     trained_on = plan["training"] + plan["replay"]
@@ -205,29 +247,42 @@ def retrain_on_reviewed(
         on_step=on_step,
         overwrite=overwrite,
     )
-    compared = plan["held_edited"] + plan["held_accepted"] + plan["tests"]
     report(0.75, f"the new model captions {len(compared)} held-out and test pairs")
     network.eval()
-    after = caption_idc_pairs(network, compared, generation)
+    after = caption_idc_pairs(network, compared, generation, progress=captioning("the new model", 0.75, 0.85, True))
     model_dir = str(Path(result.model_dir).resolve())
+    # Only with overwrite: none of an earlier run's captions or comparisons may stay beside this run's.
+    for name in (new_field, before_field):
+        if dataset.has_sample_field(name):
+            dataset.delete_sample_field(name)
+    for key in keys:
+        if key in dataset.list_evaluations():
+            dataset.delete_evaluation(key)
     write_captions(dataset, new_field, after, model_spec=model_dir)
-    if plan["tests"]:
-        write_captions(dataset, before_field, before, model_spec=start)
-
-    report(0.85, "evaluating before and after")
-    comparisons = {}
-    subsets = (
-        ("held_out_edited", plan["held_edited"], caption_field, "reviewed"),
-        ("held_out_accepted", plan["held_accepted"], caption_field, "reviewed"),
-        ("test_references", plan["tests"], before_field, "captions"),
+    write_captions(dataset, before_field, before, model_spec=start)
+    stored = (
+        dict(zip(*modified_samples(dataset).values(["pair_id", caption_field])))
+        if (dataset.has_sample_field(caption_field))
+        else {}
     )
-    for name, pairs, old_field, references in subsets:
+    held = plan["held_edited"] + plan["held_accepted"]
+    redone = sum(before.captions.get(p.id) != stored.get(p.id) for p in held if p.id in before.captions)
+
+    report(0.86, "evaluating before and after")
+    comparisons = {}
+    subsets = dict(
+        zip(
+            SUBSETS,
+            ((plan["held_edited"], "reviewed"), (plan["held_accepted"], "reviewed"), (plan["tests"], "captions")),
+        )
+    )
+    for name, (pairs, references) in subsets.items():
         if not pairs:
             comparisons[name] = {"pairs": 0, "table": None}
             continue
         view = dataset.match({"pair_id": {"$in": [p.id for p in pairs]}})
         keys = (f"{eval_key}_{name}_before", f"{eval_key}_{name}_after")
-        evaluate_idc_captions(view, old_field, keys[0], baselines=False, references=references)
+        evaluate_idc_captions(view, before_field, keys[0], baselines=False, references=references)
         evaluate_idc_captions(view, new_field, keys[1], baselines=False, references=references)
         comparisons[name] = {"pairs": len(pairs), "eval_keys": list(keys), "table": compare_runs(dataset, *keys)}
     comparisons["held_out_accepted"]["note"] = ACCEPTED_NOTE
@@ -248,5 +303,7 @@ def retrain_on_reviewed(
         "stopped": result.stopped,
         "best": result.best,
         "new_field": new_field,
+        "before_field": before_field,
+        "held_out_before_differs_from_stored": redone,
         "comparisons": comparisons,
     }

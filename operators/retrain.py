@@ -1,7 +1,16 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from .common import cancelled, check_grouped_dataset, check_positive, done, field_input, invalid, progress
+from .common import (
+    cancelled,
+    check_grouped_dataset,
+    check_identifier,
+    check_positive,
+    done,
+    field_input,
+    invalid,
+    progress,
+)
 
 REPLAY_TRAIN_SPLIT = "(the dataset's train split)"
 
@@ -20,7 +29,7 @@ class RetrainOnReviewed(foo.Operator):
 
     def resolve_input(self, ctx):
         from fiftyone_plugin.captioning import caption_source
-        from fiftyone_plugin.retrain import RetrainConfig, plan_retraining
+        from fiftyone_plugin.retrain import RetrainConfig, free_field_name, plan_retraining
 
         defaults = RetrainConfig()
         inputs = types.Object()
@@ -37,6 +46,16 @@ class RetrainOnReviewed(foo.Operator):
             description="the model that wrote the captions" if source else "nothing records who wrote this field",
         )
         inputs.str("out_dir", required=True, label="Output folder", description="checkpoints and the new adapter")
+        inputs.str(
+            "new_field",
+            default=free_field_name(ctx.dataset, f"{field or 'idc_caption'}_retrained"),
+            label="New captions field",
+            description="the compared pairs' captions after (and '<field>_before'); an earlier run's is never reused",
+        )
+        check_identifier(ctx, inputs, "new_field")
+        chosen = ctx.params.get("new_field")
+        if chosen and free_field_name(ctx.dataset, chosen) != chosen:
+            invalid(inputs, "new_field", f"new_field: an earlier retraining stored {chosen!r}; choose another name")
         inputs.float("holdout", default=defaults.holdout, label="Held-out share", description="kept for the comparison")
         inputs.float(
             "validation",
@@ -105,6 +124,7 @@ class RetrainOnReviewed(foo.Operator):
             params["out_dir"],
             config,
             _retrain_config(params),
+            new_field=params.get("new_field") or None,
             model=params.get("model") or None,
             replay_samples=_replay(ctx),
             progress=progress(ctx),
@@ -125,6 +145,7 @@ class RetrainOnReviewed(foo.Operator):
         outputs.obj("best", label="Best step (kept)")
         outputs.int("test_split_left_out_of_training", label="Reviewed test-split pairs never trained on")
         outputs.str("new_field", label="New captions of the compared pairs")
+        outputs.str("before_field", label="The starting model's captions of the same pairs, decoded alike")
         outputs.obj("held_out_edited", label="Held-out edited pairs (where the old model was wrong)")
         outputs.obj("held_out_accepted", label="Held-out accepted pairs (favour the old model by construction)")
         outputs.obj("test_references", label="The dataset's test references (what retraining forgot)")

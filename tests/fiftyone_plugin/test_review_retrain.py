@@ -67,6 +67,18 @@ def test_replay_mixes_the_data_the_model_learnt_from_at_the_ratio_and_validation
         RetrainConfig(replay_ratio=-1)
 
 
+def test_the_forgetting_check_never_holds_a_replayed_pair(reviewed):
+    dataset, _, test_ids = reviewed
+    # A replay view that holds the test split, with include_test: the test pairs it replays are trained on,
+    # so they cannot also say what retraining forgot.
+    plan = plan_retraining(
+        dataset, "idc_caption", RetrainConfig(include_test=True, replay_ratio=1.0, test_pairs=1000), dataset
+    )
+    replayed = {p.id for p in plan["replay"]}
+    assert replayed & test_ids  # the view did replay test-split pairs
+    assert plan["tests"] and not {p.id for p in plan["tests"]} & replayed
+
+
 def test_retraining_keeps_the_best_step_and_compares_edited_accepted_and_test_pairs_apart(reviewed, tiny_dir, tmp_path):
     dataset, statuses, _ = reviewed
     config = TrainConfig(
@@ -89,6 +101,17 @@ def test_retraining_keeps_the_best_step_and_compares_edited_accepted_and_test_pa
         table = comparisons[name]["table"]
         assert comparisons[name]["pairs"] > 0 and set(table["all"]) == set(comparisons[name]["eval_keys"]) | {"delta"}
     assert comparisons["test_references"]["pairs"] == 4
+    # "Before" is the starting model captioning the compared pairs now, as "after" does: not the stored
+    # captions (here written by hand, by no model at all).
+    before_field = summary["before_field"]
+    for name in ("held_out_edited", "held_out_accepted", "test_references"):
+        before_key = comparisons[name]["eval_keys"][0]
+        assert dataset.load_evaluation_results(before_key).config.pred_field == before_field
+    befores = dict(zip(*dataset.select_group_slices(MODIFIED).values(["pair_id", before_field])))
+    held = comparisons["held_out_edited"]["pairs"] + comparisons["held_out_accepted"]["pairs"]
+    assert sum(c is not None for c in befores.values()) == held + 4
+    differs = sum(c is not None and c != "there is no change" for p, c in befores.items() if p in statuses)
+    assert summary["held_out_before_differs_from_stored"] == differs
     assert comparisons["held_out_accepted"]["note"] == ACCEPTED_NOTE
     assert dataset.load_evaluation_results(comparisons["test_references"]["eval_keys"][0]).config.references == (
         "captions"
@@ -119,3 +142,81 @@ def test_retraining_can_be_cancelled_while_it_trains_and_writes_nothing(reviewed
             cancelled=cancelled,
         )
     assert not dataset.has_sample_field("idc_caption_retrained")
+
+
+def test_retraining_can_be_cancelled_while_the_old_model_captions_and_says_so(reviewed, tiny_dir, tmp_path):
+    dataset, _, _ = reviewed
+    config = TrainConfig(lora=LoraSettings(rank=4), max_steps=2, batch_size=4, eval_every=0, checkpoint_every=2)
+    labels = []
+    with pytest.raises(Cancelled, match="cancelled while the old model captioned; nothing was written"):
+        retrain_on_reviewed(
+            dataset,
+            "idc_caption",
+            tmp_path / "retrain",
+            config,
+            RetrainConfig(test_pairs=40),
+            model=str(tiny_dir),
+            progress=lambda fraction, label: labels.append(label),
+            cancelled=lambda: bool(labels),  # the user cancels once the run has shown anything
+        )
+    assert not (tmp_path / "retrain").exists() and not dataset.has_sample_field("idc_caption_retrained")
+
+
+def test_a_second_retraining_never_mixes_its_captions_with_the_first_runs(reviewed, tiny_dir, tmp_path):
+    dataset, _, _ = reviewed
+    config = TrainConfig(lora=LoraSettings(rank=4), max_steps=2, batch_size=4, eval_every=0, checkpoint_every=2)
+    settings = RetrainConfig(holdout=0.3, validation=0.0, replay_ratio=0.0, test_pairs=2)
+    first = retrain_on_reviewed(dataset, "idc_caption", tmp_path / "one", config, settings, model=str(tiny_dir))
+    # Untold, the second run gets fields and evaluations of its own; the first run's stay as they were.
+    second = retrain_on_reviewed(dataset, "idc_caption", tmp_path / "two", config, settings, model=str(tiny_dir))
+    assert first["new_field"] == "idc_caption_retrained" and second["new_field"] == "idc_caption_retrained_2"
+    first_keys = first["comparisons"]["test_references"]["eval_keys"]
+    assert set(first_keys) <= set(dataset.list_evaluations())
+    assert not set(first_keys) & set(second["comparisons"]["test_references"]["eval_keys"])
+    # Told to reuse the first run's field, it refuses before training; with overwrite it replaces all of it.
+    with pytest.raises(ValueError, match="new_field 'idc_caption_retrained': an earlier retraining stored"):
+        retrain_on_reviewed(
+            dataset,
+            "idc_caption",
+            tmp_path / "three",
+            config,
+            settings,
+            model=str(tiny_dir),
+            new_field="idc_caption_retrained",
+        )
+    assert not (tmp_path / "three").exists()
+    modified = dataset.select_group_slices(MODIFIED)
+    modified.set_values("idc_caption_retrained", ["left by hand"] * len(modified))  # on every pair
+    third = retrain_on_reviewed(
+        dataset,
+        "idc_caption",
+        tmp_path / "three",
+        config,
+        settings,
+        model=str(tiny_dir),
+        new_field="idc_caption_retrained",
+        overwrite=True,
+    )
+    values = modified.values("idc_caption_retrained")
+    compared = sum(
+        third["comparisons"][n]["pairs"] for n in ("held_out_edited", "held_out_accepted", "test_references")
+    )
+    assert "left by hand" not in values and sum(v is not None for v in values) == compared
+
+
+def test_the_retrain_form_offers_a_free_field_and_refuses_an_earlier_runs(reviewed, tmp_path):
+    import fiftyone.operators as foo
+    from fiftyone.operators.executor import ExecutionError
+
+    dataset, _, _ = reviewed
+    write_pair_values(dataset, "idc_caption_retrained", {"test-000000": "an earlier run's caption"})
+    params = {"caption_field": "idc_caption", "model": "tiny", "out_dir": str(tmp_path / "out")}
+    operator = foo.get_operator("@idc/idc/retrain_blip2idc_on_reviewed")
+    form = operator.resolve_input(foo.ExecutionContext(request_params={"dataset_name": dataset.name, "params": params}))
+    assert form.type.properties["new_field"].default == "idc_caption_retrained_2"
+    with pytest.raises(ExecutionError, match="new_field: an earlier retraining stored 'idc_caption_retrained'"):
+        foo.execute_operator(
+            "@idc/idc/retrain_blip2idc_on_reviewed",
+            ctx=dict(dataset=dataset, params=params | {"new_field": "idc_caption_retrained"}),
+        ).raise_exceptions()
+    assert not (tmp_path / "out").exists()
