@@ -270,14 +270,18 @@ def choose_threshold(
     if outcomes[0][1] >= best - 1e-12:
         return None, before, before
     logits = _logit(candidates)
-    ranges = []  # (width in logit, lower end, upper candidate, figures)
+    ranges = []  # (width in logit, lower end, upper candidate, its index, figures)
     for k, (_, score, figures) in enumerate(outcomes[1:]):
         if score >= best - 1e-12:
             lower = logits[k - 1] if k else _logit(np.array([1e-6]))[0]
-            ranges.append((logits[k] - lower, lower, logits[k], figures))
-    width, lower, upper, after = max(ranges, key=lambda r: r[0])
+            ranges.append((logits[k] - lower, lower, logits[k], k, figures))
+    width, lower, upper, k, after = max(ranges, key=lambda r: r[0])
     threshold = float(1.0 / (1.0 + np.exp(-(lower + upper) / 2)))
-    return round(threshold, 6), before, after
+    # Not rounded, and checked: probabilities near 0 or 1 share one clipped logit (and would share a
+    # rounded threshold), so the middle may fall outside the range; its upper end decides alike.
+    if not ((k == 0 or threshold > candidates[k - 1]) and threshold <= candidates[k]):
+        threshold = float(candidates[k])
+    return threshold, before, after
 
 
 def calibrate_no_change(

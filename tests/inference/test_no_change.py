@@ -1,6 +1,9 @@
 """The no-change decision: the model's probability of no change, the difference prior, calibration,
 and one path for every caller of captioning."""
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -181,3 +184,20 @@ def test_two_stream_models_score_sentences_as_their_forward_does(shapes_pairs):
         for row in range(2):
             loss = model(pixel_values[row : row + 1], **{n: v[row : row + 1] for n, v in batch.items()}).loss
             assert scored[row, 0] == pytest.approx(-loss.item() * tokens, abs=1e-3)
+
+
+def test_the_stored_threshold_decides_the_calibration_pairs_as_the_reported_figures_say():
+    # The logistic with the prior saturates: unchanged pairs at 1 - 1e-7, one changed pair at 1 - 1e-6.
+    # The best threshold lies between them; rounded to 6 decimals it fell below the changed pair,
+    # which the stored decision then called unchanged while `after` reported every changed pair kept.
+    unchanged = np.arange(12) < 6
+    probabilities = np.array([1 - 1e-7, 1 - 5e-8, 1 - 8e-8, 1 - 7e-8, 1 - 6e-8, 1 - 4e-8])
+    probabilities = np.concatenate([probabilities, [1 - 1e-6, 0.2, 0.3, 0.1, 0.05, 0.4]])
+    threshold, _, after = choose_threshold(probabilities, unchanged, np.zeros(12, bool))
+    assert after == {"true_negative_rate": 1.0, "changed_still_a_change": 1.0}
+    decided = probabilities >= threshold
+    assert decided[unchanged].mean() == after["true_negative_rate"]
+    assert (~decided)[~unchanged].mean() == after["changed_still_a_change"]
+    # The threshold survives the config's JSON round trip unchanged.
+    config = BLIP2IDCConfig(no_change_captions=NONE, no_change_threshold=threshold)
+    assert json.loads(json.dumps(asdict(config)))["no_change_threshold"] == threshold
