@@ -10,7 +10,8 @@ set of changes it states against the set of changes the pair holds:
 - **precision / recall / F1** over changes, pooled over all pairs (micro): a stated change that the
   pair holds is a true positive, one it does not hold a false positive, a change of the pair that the
   caption leaves out a false negative. A pair with two changes described half counts one of each
-  (precision 1, recall 0.5); an unread caption finds nothing (false negatives only).
+  (precision 1, recall 0.5); an unread caption finds nothing (false negatives only). F1 is 0 when
+  nothing was found (also when nothing was stated), None only when nothing was stated or there to find.
 - **hallucination rate**: captions (read, on pairs whose contents are known) naming an object that is
   in neither image.
 
@@ -167,6 +168,10 @@ def summarize(outcomes: list[PairOutcome]) -> dict:
     f1 = None
     if precision is not None and recall is not None:
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    elif tp + fp + fn:
+        # Changes were stated or were there to find, and none was found: a captioner that never states a
+        # change (precision undefined) scores 0, not "not measured".
+        f1 = 0.0
     true_negatives = sum(o.false_change is False for o in unchanged)
     false_changes = sum(o.false_change is True for o in unchanged)
     hallucinated = sum(bool(o.hallucinated) for o in checked)

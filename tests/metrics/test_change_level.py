@@ -185,3 +185,17 @@ def test_reports_say_in_words_when_free_text_cannot_be_scored_change_by_change()
     header = format_report(report).split("\n")[0]
     assert "exact" in header and "false change" in header and "change F1" in header
     assert report.to_dict()["systems"]["model"]["change_level"]["false_change_rate"] == 1.0
+
+
+def test_a_captioner_that_never_states_a_change_has_change_f1_zero_not_unmeasured():
+    # "there is no change" everywhere (a collapsed model, or a constant baseline) finds none of the two
+    # changes: recall 0, precision undefined (nothing stated). Its F1 is 0, not "-" (not measured).
+    pairs = [UNCHANGED, TWO]
+    level = score_changes({"same": "there is no change", "two": "there is no change"}, pairs, SHAPES_READER)
+    summary = level.summary
+    assert summary["true_positives"] == 0 and summary["false_negatives"] == 2 and summary["recall"] == 0.0
+    assert summary["precision"] is None and summary["f1"] == 0.0
+    # Unreadable captions find nothing either.
+    assert score_changes({"two": "zzz"}, [TWO], SHAPES_READER).summary["f1"] == 0.0
+    # Only where there is nothing to find and nothing was stated is F1 undefined.
+    assert score_changes({"same": "there is no change"}, [UNCHANGED], SHAPES_READER).summary["f1"] is None
