@@ -295,6 +295,7 @@ def calibrate_no_change(
     """Choose the no-change decision's weights and threshold on ``pairs`` (validation, never test) and
     set them in ``model.config`` (save the model, or its config, to keep them).
 
+    Pairs asked with a prompt of their own (another task) are left out, as the decision leaves them.
     A pair is unchanged when ``reader`` (default: the registered reader that reads every pair, see
     ``idc_engine.metrics.change_level``) finds no change in its references, or, without a reader,
     when its references are all no-change sentences. Needs at least ``MIN_PAIRS`` of each kind: a
@@ -313,6 +314,9 @@ def calibrate_no_change(
         raise ValueError("model: its config names no no_change_captions; set them before calibrating")
     if len(pairs) != len(images) or not pairs:
         raise ValueError(f"pairs and images: need as many of each (got {len(pairs)} and {len(images)})")
+    # Pairs asked another task (a prompt of their own) are never captioned by the decision: not counted.
+    kept = [i for i, p in enumerate(pairs) if not (p.metadata or {}).get("prompt")]
+    pairs, images = [pairs[i] for i in kept], [images[i] for i in kept]
     reader = reader or choose_reader(pairs)
     if reader is not None:
         truths = [reader.truth(p) for p in pairs]

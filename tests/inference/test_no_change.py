@@ -201,3 +201,29 @@ def test_the_stored_threshold_decides_the_calibration_pairs_as_the_reported_figu
     # The threshold survives the config's JSON round trip unchanged.
     config = BLIP2IDCConfig(no_change_captions=NONE, no_change_threshold=threshold)
     assert json.loads(json.dumps(asdict(config)))["no_change_threshold"] == threshold
+
+
+def test_pairs_asked_another_task_take_no_part_in_calibration(tiny, shapes_pairs):
+    """The decision never captions a pair with a prompt of its own (another task), so calibration must
+    not count it either: `idc calibrate-no-change` read every pair of the split, training's step did not."""
+    from idc_engine.model.tiny import DESCRIBE_PROMPT
+
+    pairs = [p for p in shapes_pairs if p.split in ("validation", "train")][:40]
+    asked = [
+        IDCPair(
+            f"{p.id}-describe",
+            p.reference,
+            p.modified,
+            ["a red circle and a blue square"],
+            p.split,
+            "describe",
+            {"prompt": DESCRIBE_PROMPT},
+        )
+        for p in pairs[:20]
+    ]
+    _, images, _ = load_pairs(pairs)
+    _, asked_images, _ = load_pairs(asked)
+    alone = calibrate_no_change(tiny, pairs, images, difference_prior=False)
+    mixed = calibrate_no_change(tiny, pairs + asked, list(images) + list(asked_images), difference_prior=False)
+    assert mixed.pairs == alone.pairs == 40 and mixed.unchanged == alone.unchanged
+    assert mixed.to_dict() == alone.to_dict()
