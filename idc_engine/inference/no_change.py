@@ -328,7 +328,9 @@ def calibrate_no_change(
             f"pairs: calibrating needs at least {MIN_PAIRS} unchanged and {MIN_PAIRS} changed pairs, got "
             f"{int(unchanged.sum())} unchanged of {len(pairs)}"
         )
-    threshold, weights = model.config.no_change_threshold, model.config.no_change_weights
+    had = model.config.no_change_threshold, model.config.no_change_weights
+    # Captions as generated, without the decision being calibrated; the decision the model had comes
+    # back if anything below fails (training keeps it then, and says so).
     model.config.no_change_threshold, model.config.no_change_weights = None, ()
     try:
         captions = caption_pairs(model, images, GenerationConfig(batch_size=batch_size))
@@ -344,18 +346,18 @@ def calibrate_no_change(
                 )
         finally:
             model.train(was_training)
+        greedy_none = np.array([is_no_change(c, sentences) for c in captions])
+        options = []
+        for prior in (False, True) if difference_prior == "auto" else (difference_prior,):
+            areas = np.array([difference_area(*pair) for pair in images]) if prior else None
+            weights = fit_logistic(features(model_says, areas), unchanged) if prior else ()
+            probabilities = decision_probability(model_says, areas, weights)
+            threshold, before, after = choose_threshold(probabilities, unchanged, greedy_none)
+            score = np.mean([v for v in after.values() if v is not None])
+            options.append((score, threshold, weights if threshold is not None else (), before, after))
     except BaseException:
-        model.config.no_change_threshold, model.config.no_change_weights = threshold, weights
+        model.config.no_change_threshold, model.config.no_change_weights = had
         raise
-    greedy_none = np.array([is_no_change(c, sentences) for c in captions])
-    options = []
-    for prior in (False, True) if difference_prior == "auto" else (difference_prior,):
-        areas = np.array([difference_area(*pair) for pair in images]) if prior else None
-        weights = fit_logistic(features(model_says, areas), unchanged) if prior else ()
-        probabilities = decision_probability(model_says, areas, weights)
-        threshold, before, after = choose_threshold(probabilities, unchanged, greedy_none)
-        score = np.mean([v for v in after.values() if v is not None])
-        options.append((score, threshold, weights if threshold is not None else (), before, after))
     # The prior only where it does strictly better: the model alone needs no aligned pair.
     score, threshold, weights, before, after = max(options, key=lambda o: o[0] + (1e-9 if not o[2] else 0.0))
     model.config.no_change_threshold, model.config.no_change_weights = threshold, weights

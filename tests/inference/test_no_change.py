@@ -227,3 +227,22 @@ def test_pairs_asked_another_task_take_no_part_in_calibration(tiny, shapes_pairs
     mixed = calibrate_no_change(tiny, pairs + asked, list(images) + list(asked_images), difference_prior=False)
     assert mixed.pairs == alone.pairs == 40 and mixed.unchanged == alone.unchanged
     assert mixed.to_dict() == alone.to_dict()
+
+
+def test_a_calibration_that_fails_midway_keeps_the_decision_the_model_had(tiny, shapes_pairs, monkeypatch):
+    """Training's last step recalibrates and, on a ValueError, keeps the decision the model had (its record
+    says so): the failed attempt had already cleared it, and the model was saved without one."""
+    import idc_engine.inference.no_change as no_change
+    from idc_engine.inference.no_change import calibrate_after_training
+
+    tiny.config.no_change_threshold, tiny.config.no_change_weights = 0.6, (1.0, -2.0, -9.0)
+    pairs = [p for p in shapes_pairs if p.split in ("validation", "train")][:40]
+    _, images, _ = load_pairs(pairs)
+
+    def unreadable(reference, modified):
+        raise ValueError("difference_area: the pair's images cannot be compared")
+
+    monkeypatch.setattr(no_change, "difference_area", unreadable)
+    record = calibrate_after_training(tiny, pairs, list(images))
+    assert "skipped" in record and record["kept"] == {"threshold": 0.6}
+    assert tiny.config.no_change_threshold == 0.6 and tiny.config.no_change_weights == (1.0, -2.0, -9.0)
