@@ -24,3 +24,41 @@ def test_full_size_benchmark_runs_narrowed_and_writes_its_figures(tmp_path):
         assert row["load_peak_gb"] > 0 and row["step_peak_gb"] >= row["weights_gb"] > 0
     assert "peak_gb" not in low
     assert results["train_pairs_per_s_rank16"] > 0 and results["captioning_pairs_per_s"]["batched"] > 0
+
+
+def _load_benchmark(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_change_benchmark_calibrates_every_decision_including_the_linear_head(shapes_pairs, monkeypatch):
+    """The default run (demo-mix) fits the linear head: its threshold must be chosen as calibration chooses."""
+    import numpy as np
+
+    bench = _load_benchmark("no_change")
+    pairs = [p for p in shapes_pairs if p.split != "test"]
+    tests = [p for p in shapes_pairs if p.split == "test"]
+    rng = np.random.default_rng(0)
+
+    def observed(chosen):
+        unchanged = bench._unchanged(chosen)
+        return {
+            "pairs": chosen,
+            "captions": ["the red circle moved"] * len(chosen),  # greedy decoding never says "no change"
+            "model_says": np.where(unchanged, 0.8, 0.1) + rng.uniform(-0.05, 0.05, len(chosen)),
+            "areas": np.where(unchanged, 0.0, 0.05),
+        }
+
+    # Image tokens that tell unchanged pairs apart: the head can learn them without a model.
+    def tokens(model, chosen):
+        return np.stack([bench._unchanged(chosen).astype(float), rng.normal(size=len(chosen))], 1)
+
+    monkeypatch.setattr(bench, "image_tokens", tokens)
+    settings, decided = bench.decisions(None, observed(pairs), {"demo test": observed(tests)}, head_pairs=pairs)
+    assert set(settings) == {"model", "model + prior", "linear head"}
+    assert set(decided["demo test"]) == {"greedy", "prior alone", "model", "model + prior", "linear head"}
+    assert (decided["demo test"]["linear head"] == bench._unchanged(tests)).all()

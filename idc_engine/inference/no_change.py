@@ -270,14 +270,18 @@ def choose_threshold(
     if outcomes[0][1] >= best - 1e-12:
         return None, before, before
     logits = _logit(candidates)
-    ranges = []  # (width in logit, lower end, upper candidate, figures)
+    ranges = []  # (width in logit, lower end, upper candidate, its index, figures)
     for k, (_, score, figures) in enumerate(outcomes[1:]):
         if score >= best - 1e-12:
             lower = logits[k - 1] if k else _logit(np.array([1e-6]))[0]
-            ranges.append((logits[k] - lower, lower, logits[k], figures))
-    width, lower, upper, after = max(ranges, key=lambda r: r[0])
+            ranges.append((logits[k] - lower, lower, logits[k], k, figures))
+    width, lower, upper, k, after = max(ranges, key=lambda r: r[0])
     threshold = float(1.0 / (1.0 + np.exp(-(lower + upper) / 2)))
-    return round(threshold, 6), before, after
+    # Not rounded, and checked: probabilities near 0 or 1 share one clipped logit (and would share a
+    # rounded threshold), so the middle may fall outside the range; its upper end decides alike.
+    if not ((k == 0 or threshold > candidates[k - 1]) and threshold <= candidates[k]):
+        threshold = float(candidates[k])
+    return threshold, before, after
 
 
 def calibrate_no_change(
@@ -291,6 +295,7 @@ def calibrate_no_change(
     """Choose the no-change decision's weights and threshold on ``pairs`` (validation, never test) and
     set them in ``model.config`` (save the model, or its config, to keep them).
 
+    Pairs asked with a prompt of their own (another task) are left out, as the decision leaves them.
     A pair is unchanged when ``reader`` (default: the registered reader that reads every pair, see
     ``idc_engine.metrics.change_level``) finds no change in its references, or, without a reader,
     when its references are all no-change sentences. Needs at least ``MIN_PAIRS`` of each kind: a
@@ -309,6 +314,9 @@ def calibrate_no_change(
         raise ValueError("model: its config names no no_change_captions; set them before calibrating")
     if len(pairs) != len(images) or not pairs:
         raise ValueError(f"pairs and images: need as many of each (got {len(pairs)} and {len(images)})")
+    # Pairs asked another task (a prompt of their own) are never captioned by the decision: not counted.
+    kept = [i for i, p in enumerate(pairs) if not (p.metadata or {}).get("prompt")]
+    pairs, images = [pairs[i] for i in kept], [images[i] for i in kept]
     reader = reader or choose_reader(pairs)
     if reader is not None:
         truths = [reader.truth(p) for p in pairs]
@@ -320,7 +328,9 @@ def calibrate_no_change(
             f"pairs: calibrating needs at least {MIN_PAIRS} unchanged and {MIN_PAIRS} changed pairs, got "
             f"{int(unchanged.sum())} unchanged of {len(pairs)}"
         )
-    threshold, weights = model.config.no_change_threshold, model.config.no_change_weights
+    had = model.config.no_change_threshold, model.config.no_change_weights
+    # Captions as generated, without the decision being calibrated; the decision the model had comes
+    # back if anything below fails (training keeps it then, and says so).
     model.config.no_change_threshold, model.config.no_change_weights = None, ()
     try:
         captions = caption_pairs(model, images, GenerationConfig(batch_size=batch_size))
@@ -336,18 +346,18 @@ def calibrate_no_change(
                 )
         finally:
             model.train(was_training)
+        greedy_none = np.array([is_no_change(c, sentences) for c in captions])
+        options = []
+        for prior in (False, True) if difference_prior == "auto" else (difference_prior,):
+            areas = np.array([difference_area(*pair) for pair in images]) if prior else None
+            weights = fit_logistic(features(model_says, areas), unchanged) if prior else ()
+            probabilities = decision_probability(model_says, areas, weights)
+            threshold, before, after = choose_threshold(probabilities, unchanged, greedy_none)
+            score = np.mean([v for v in after.values() if v is not None])
+            options.append((score, threshold, weights if threshold is not None else (), before, after))
     except BaseException:
-        model.config.no_change_threshold, model.config.no_change_weights = threshold, weights
+        model.config.no_change_threshold, model.config.no_change_weights = had
         raise
-    greedy_none = np.array([is_no_change(c, sentences) for c in captions])
-    options = []
-    for prior in (False, True) if difference_prior == "auto" else (difference_prior,):
-        areas = np.array([difference_area(*pair) for pair in images]) if prior else None
-        weights = fit_logistic(features(model_says, areas), unchanged) if prior else ()
-        probabilities = decision_probability(model_says, areas, weights)
-        threshold, before, after = choose_threshold(probabilities, unchanged, greedy_none)
-        score = np.mean([v for v in after.values() if v is not None])
-        options.append((score, threshold, weights if threshold is not None else (), before, after))
     # The prior only where it does strictly better: the model alone needs no aligned pair.
     score, threshold, weights, before, after = max(options, key=lambda o: o[0] + (1e-9 if not o[2] else 0.0))
     model.config.no_change_threshold, model.config.no_change_weights = threshold, weights

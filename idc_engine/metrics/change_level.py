@@ -10,7 +10,8 @@ set of changes it states against the set of changes the pair holds:
 - **precision / recall / F1** over changes, pooled over all pairs (micro): a stated change that the
   pair holds is a true positive, one it does not hold a false positive, a change of the pair that the
   caption leaves out a false negative. A pair with two changes described half counts one of each
-  (precision 1, recall 0.5); an unread caption finds nothing (false negatives only).
+  (precision 1, recall 0.5); an unread caption finds nothing (false negatives only). F1 is 0 when
+  nothing was found (also when nothing was stated), None only when nothing was stated or there to find.
 - **hallucination rate**: captions (read, on pairs whose contents are known) naming an object that is
   in neither image.
 
@@ -19,7 +20,8 @@ means "no change", ``None`` that the caption cannot be read), gives the truth se
 references or metadata, the objects in either image of a pair (``None``: unknown, so hallucinations
 are not measured) and the objects one change names. :func:`choose_reader` picks the first registered
 reader that reads the truth of every evaluated pair; where none does (free-text references), no
-change-level figure is computed and reports say so in words. :data:`SHAPES_READER` reads
+change-level figure is computed and reports say so in words. :data:`PHOTO_EDITS_READER` reads
+photo-edits captions (an edit is its kind, colour and place; no hallucinations). :data:`SHAPES_READER` reads
 shapes-change captions (changes are :class:`~idc_engine.metrics.change_reading.ChangeReading`,
 objects are (colour, shape)). A reader for another benchmark — say photo edits named by (edit
 type, colour, place) — implements the same four methods and is added with :func:`register_reader`.
@@ -33,6 +35,8 @@ from typing import Protocol, runtime_checkable
 
 from idc_engine.data.pair import IDCPair
 from idc_engine.metrics.change_reading import ChangeReading, read_changes, truth_changes
+from idc_engine.metrics.photo_reading import read_edit
+from idc_engine.metrics.photo_reading import truth as edit_truth
 
 Change = Hashable
 
@@ -83,7 +87,38 @@ class ShapesChangeReader:
 
 
 SHAPES_READER = ShapesChangeReader()
-_READERS: list[ChangeReader] = [SHAPES_READER]
+
+
+class PhotoEditsReader:
+    """Reads photo-edits captions (``idc_engine.metrics.photo_reading``): one edit per pair, a change being
+    its (kind, colour, place), the preset's "exact". What is in a photograph is not known: no hallucinations."""
+
+    name = "photo-edits"
+
+    def read(self, caption: str | None) -> frozenset | None:
+        reading = read_edit(caption)
+        if reading is None:
+            return None
+        return frozenset() if reading.kind == "none" else frozenset({reading.core()})
+
+    def truth(self, pair: IDCPair) -> frozenset | None:
+        if not (isinstance(pair.metadata, dict) and isinstance(pair.metadata.get("edit"), dict)):
+            return None
+        try:
+            real = edit_truth(pair)
+        except ValueError:
+            return None
+        return frozenset() if real.kind == "none" else frozenset({real.core()})
+
+    def present(self, pair: IDCPair) -> frozenset | None:
+        return None
+
+    def named(self, change) -> frozenset:
+        return frozenset()
+
+
+PHOTO_EDITS_READER = PhotoEditsReader()
+_READERS: list[ChangeReader] = [SHAPES_READER, PHOTO_EDITS_READER]
 
 
 def register_reader(reader: ChangeReader, first: bool = False):
@@ -167,6 +202,10 @@ def summarize(outcomes: list[PairOutcome]) -> dict:
     f1 = None
     if precision is not None and recall is not None:
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    elif tp + fp + fn:
+        # Changes were stated or were there to find, and none was found: a captioner that never states a
+        # change (precision undefined) scores 0, not "not measured".
+        f1 = 0.0
     true_negatives = sum(o.false_change is False for o in unchanged)
     false_changes = sum(o.false_change is True for o in unchanged)
     hallucinated = sum(bool(o.hallucinated) for o in checked)

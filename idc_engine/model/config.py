@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -79,8 +81,21 @@ class BLIP2IDCConfig:
             )
 
     def save(self, directory) -> Path:
+        """Write ``idc_config.json`` atomically: a write cut short (a full disk, a kill) leaves the
+        previous config whole, never half a file that no model loads from (calibration rewrites it in
+        place in a model's folder)."""
         path = Path(directory) / IDC_CONFIG_NAME
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(asdict(self), indent=2) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the config from other users of a shared model
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod

@@ -144,3 +144,28 @@ def test_free_text_references_get_no_change_level_figures(idc_dataset):
     assert idc_dataset.has_sample_field("free_cider")
     idc_dataset.rename_evaluation("free", "free2")  # no change-level fields to rename: no error
     idc_dataset.delete_evaluation("free2")
+
+
+def test_a_run_whose_change_flags_are_all_none_is_stored_whole(idc_dataset):
+    """No unchanged pair in the view (or no caption that reads) leaves every flag None: FiftyOne cannot
+    infer a field's type from None alone, and the run failed after its key was registered and the previous
+    run's fields deleted, with no results stored."""
+    _caption(idc_dataset, "inventive", _invent_on_unchanged)
+    _caption(idc_dataset, "garbled", lambda refs: "zzz")
+    test = idc_dataset.match_tags("test")
+    evaluate_idc_captions(test, "inventive", "k", baselines=False)
+    changed = test.match(fo.ViewField("category") != "none")
+    results = evaluate_idc_captions(changed, "inventive", "k", baselines=False)
+    assert results.change_level["unchanged_pairs"] == 0 and results.change_level["true_negative_rate"] is None
+    loaded = idc_dataset.load_evaluation_results("k")
+    assert loaded.change_level == results.change_level
+    assert loaded.pairs["count"] == len(changed.select_group_slices(MODIFIED))
+    modified = idc_dataset.select_group_slices(MODIFIED)
+    assert set(modified.values("k_false_change")) == {None}  # the first run's True flags are gone
+    assert set(changed.select_group_slices(MODIFIED).values("k_hallucinated")) == {False}
+
+    results = evaluate_idc_captions(test, "garbled", "g", baselines=False)
+    assert results.change_level["unread"] == len(test.select_group_slices(MODIFIED))
+    assert idc_dataset.load_evaluation_results("g").change_level == results.change_level
+    assert set(modified.values("g_false_change")) == {None} and set(modified.values("g_hallucinated")) == {None}
+    assert modified.match(fo.ViewField("g_false_change") == True).count() == 0  # noqa: E712

@@ -1,6 +1,9 @@
 """The no-change decision: the model's probability of no change, the difference prior, calibration,
 and one path for every caller of captioning."""
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -181,3 +184,65 @@ def test_two_stream_models_score_sentences_as_their_forward_does(shapes_pairs):
         for row in range(2):
             loss = model(pixel_values[row : row + 1], **{n: v[row : row + 1] for n, v in batch.items()}).loss
             assert scored[row, 0] == pytest.approx(-loss.item() * tokens, abs=1e-3)
+
+
+def test_the_stored_threshold_decides_the_calibration_pairs_as_the_reported_figures_say():
+    # The logistic with the prior saturates: unchanged pairs at 1 - 1e-7, one changed pair at 1 - 1e-6.
+    # The best threshold lies between them; rounded to 6 decimals it fell below the changed pair,
+    # which the stored decision then called unchanged while `after` reported every changed pair kept.
+    unchanged = np.arange(12) < 6
+    probabilities = np.array([1 - 1e-7, 1 - 5e-8, 1 - 8e-8, 1 - 7e-8, 1 - 6e-8, 1 - 4e-8])
+    probabilities = np.concatenate([probabilities, [1 - 1e-6, 0.2, 0.3, 0.1, 0.05, 0.4]])
+    threshold, _, after = choose_threshold(probabilities, unchanged, np.zeros(12, bool))
+    assert after == {"true_negative_rate": 1.0, "changed_still_a_change": 1.0}
+    decided = probabilities >= threshold
+    assert decided[unchanged].mean() == after["true_negative_rate"]
+    assert (~decided)[~unchanged].mean() == after["changed_still_a_change"]
+    # The threshold survives the config's JSON round trip unchanged.
+    config = BLIP2IDCConfig(no_change_captions=NONE, no_change_threshold=threshold)
+    assert json.loads(json.dumps(asdict(config)))["no_change_threshold"] == threshold
+
+
+def test_pairs_asked_another_task_take_no_part_in_calibration(tiny, shapes_pairs):
+    """The decision never captions a pair with a prompt of its own (another task), so calibration must
+    not count it either: `idc calibrate-no-change` read every pair of the split, training's step did not."""
+    from idc_engine.model.tiny import DESCRIBE_PROMPT
+
+    pairs = [p for p in shapes_pairs if p.split in ("validation", "train")][:40]
+    asked = [
+        IDCPair(
+            f"{p.id}-describe",
+            p.reference,
+            p.modified,
+            ["a red circle and a blue square"],
+            p.split,
+            "describe",
+            {"prompt": DESCRIBE_PROMPT},
+        )
+        for p in pairs[:20]
+    ]
+    _, images, _ = load_pairs(pairs)
+    _, asked_images, _ = load_pairs(asked)
+    alone = calibrate_no_change(tiny, pairs, images, difference_prior=False)
+    mixed = calibrate_no_change(tiny, pairs + asked, list(images) + list(asked_images), difference_prior=False)
+    assert mixed.pairs == alone.pairs == 40 and mixed.unchanged == alone.unchanged
+    assert mixed.to_dict() == alone.to_dict()
+
+
+def test_a_calibration_that_fails_midway_keeps_the_decision_the_model_had(tiny, shapes_pairs, monkeypatch):
+    """Training's last step recalibrates and, on a ValueError, keeps the decision the model had (its record
+    says so): the failed attempt had already cleared it, and the model was saved without one."""
+    import idc_engine.inference.no_change as no_change
+    from idc_engine.inference.no_change import calibrate_after_training
+
+    tiny.config.no_change_threshold, tiny.config.no_change_weights = 0.6, (1.0, -2.0, -9.0)
+    pairs = [p for p in shapes_pairs if p.split in ("validation", "train")][:40]
+    _, images, _ = load_pairs(pairs)
+
+    def unreadable(reference, modified):
+        raise ValueError("difference_area: the pair's images cannot be compared")
+
+    monkeypatch.setattr(no_change, "difference_area", unreadable)
+    record = calibrate_after_training(tiny, pairs, list(images))
+    assert "skipped" in record and record["kept"] == {"threshold": 0.6}
+    assert tiny.config.no_change_threshold == 0.6 and tiny.config.no_change_weights == (1.0, -2.0, -9.0)

@@ -185,3 +185,44 @@ def test_reports_say_in_words_when_free_text_cannot_be_scored_change_by_change()
     header = format_report(report).split("\n")[0]
     assert "exact" in header and "false change" in header and "change F1" in header
     assert report.to_dict()["systems"]["model"]["change_level"]["false_change_rate"] == 1.0
+
+
+def test_a_captioner_that_never_states_a_change_has_change_f1_zero_not_unmeasured():
+    # "there is no change" everywhere (a collapsed model, or a constant baseline) finds none of the two
+    # changes: recall 0, precision undefined (nothing stated). Its F1 is 0, not "-" (not measured).
+    pairs = [UNCHANGED, TWO]
+    level = score_changes({"same": "there is no change", "two": "there is no change"}, pairs, SHAPES_READER)
+    summary = level.summary
+    assert summary["true_positives"] == 0 and summary["false_negatives"] == 2 and summary["recall"] == 0.0
+    assert summary["precision"] is None and summary["f1"] == 0.0
+    # Unreadable captions find nothing either.
+    assert score_changes({"two": "zzz"}, [TWO], SHAPES_READER).summary["f1"] == 0.0
+    # Only where there is nothing to find and nothing was stated is F1 undefined.
+    assert score_changes({"same": "there is no change"}, [UNCHANGED], SHAPES_READER).summary["f1"] is None
+
+
+def test_photo_edits_pairs_are_scored_change_by_change_not_called_free_text():
+    """Photo-edits references are templates that idc reads back (metrics.photo_reading); reports said
+    "free text that no change reader understands" and measured no false change on their unchanged pairs."""
+    from idc_engine.data.photo_edits import captions_for
+    from idc_engine.metrics.report import evaluate, format_report
+
+    edits = {
+        "same": {"kind": "none", "color": None, "place": None, "effect": None},
+        "added": {"kind": "add", "color": "orange", "place": "top left", "effect": None, "shape": "star"},
+        "blue": {"kind": "color", "color": "blue", "place": "right", "effect": None},
+    }
+    pairs = [
+        IDCPair(i, "r.png", "m.png", captions_for(e), category=e["kind"], split="test", metadata={"edit": e})
+        for i, e in edits.items()
+    ]
+    invented = captions_for(edits["added"])[0]
+    predictions = {"same": invented, "added": invented, "blue": captions_for(edits["same"])[0]}
+    reader = choose_reader(pairs)
+    assert reader is not None and reader.name == "photo-edits"
+    summary = score_changes(predictions, pairs, reader).summary
+    assert summary["unchanged_pairs"] == 1 and summary["false_change_rate"] == 1.0
+    assert summary["true_positives"] == 1 and summary["false_positives"] == 1 and summary["false_negatives"] == 1
+    assert summary["hallucination_rate"] is None  # what is in a photograph is not known
+    text = format_report(evaluate(pairs, predictions))
+    assert "not measured" not in text and "photo-edits reader" in text
