@@ -198,8 +198,33 @@ def _cmd_calibrate_no_change(args):
     prior = {"auto": "auto", "yes": True, "no": False}[args.difference_prior]
     calibration = calibrate_no_change(model, pairs, images, difference_prior=prior)
     model.config.save(folder)
+    _record_recalibration(folder, model.config, calibration.to_dict(), args)
     print(json.dumps(calibration.to_dict(), indent=2))
     print(f"no-change decision saved in {folder / 'idc_config.json'}; {report.summary()}")
+
+
+def _record_recalibration(folder: Path, config, calibration: dict, args):
+    """Keep a trained model's ``training.json`` true to its folder: its ``idc_config`` becomes the one
+    now saved, and the recalibration is listed after the calibration training made."""
+    from datetime import datetime, timezone
+
+    from idc_engine.train.checkpoint import _write_text_atomic
+    from idc_engine.train.loop import TRAINING_RECORD
+
+    path = folder / TRAINING_RECORD
+    if not path.is_file():
+        return
+    record = json.loads(path.read_text())
+    record["idc_config"] = dict(config.__dict__)
+    record.setdefault("recalibrations", []).append(
+        {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "manifest": str(args.manifest),
+            "split": args.split,
+            **calibration,
+        }
+    )
+    _write_text_atomic(path, json.dumps(record, indent=2, default=str))
 
 
 def _cmd_augment(args):

@@ -162,10 +162,15 @@ def test_calibrate_no_change_saves_the_decision_in_the_models_folder(tmp_path, s
     config = BLIP2IDCConfig.load(folder)
     config.no_change_threshold, config.no_change_weights = None, ()
     config.save(folder)
+    # A trained model's record, as training wrote it: it must not go on describing the old decision.
+    (folder / "training.json").write_text(json.dumps({"steps": 4, "idc_config": dict(config.__dict__)}))
     manifest = str(shapes_dir / "manifest.jsonl")
     assert main(["calibrate-no-change", "--model", str(folder), "--manifest", manifest, "--split", "train"]) == 0
     saved = BLIP2IDCConfig.load(folder)
     assert saved.no_change_threshold is not None and 0 < saved.no_change_threshold <= 1
+    record = json.loads((folder / "training.json").read_text())
+    assert record["steps"] == 4 and record["idc_config"]["no_change_threshold"] == saved.no_change_threshold
+    assert [r["split"] for r in record["recalibrations"]] == ["train"]
     assert '"true_negative_rate"' in capsys.readouterr().out
     assert main(["calibrate-no-change", "--model", "tiny", "--manifest", manifest]) == 2
     assert "not a folder" in capsys.readouterr().err
