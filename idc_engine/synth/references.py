@@ -70,6 +70,13 @@ def instruction_of(pair: IDCPair) -> str | None:
     return pair.captions[0].strip() if pair.captions and pair.captions[0].strip() else None
 
 
+def _previous_captions(pair: IDCPair) -> list[str]:
+    """The captions the pair had before any run of the protocol: a re-run keeps the first run's record of
+    them, not the references that run wrote."""
+    earlier = ((pair.metadata or {}).get(KEY) or {}).get("previous_captions")
+    return list(earlier) if isinstance(earlier, list) else list(pair.captions)
+
+
 def pair_seed(seed: int, pair_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"references:{seed}:{pair_id}".encode()).digest()[:4], "big")
 
@@ -118,7 +125,7 @@ def add_instruction_references(
                 "missing": config.variations - len(result.variations),
                 "seed": pair_seed(config.seed, pair.id),
                 "variator": result.settings,
-                "previous_captions": list(pair.captions),
+                "previous_captions": _previous_captions(pair),
             }
             metadata = {**(pair.metadata or {}), KEY: record}
             out[index] = replace(pair, captions=[instruction, *result.variations], metadata=metadata)

@@ -102,3 +102,14 @@ def test_idc_references_writes_the_manifest_and_a_report(taught_llm, tmp_path, c
     assert report["variator"]["mode"] == "instructions"
     printed = capsys.readouterr().out
     assert "5 of 8 variations kept, 2 short" in printed and "'reversed': 2" in printed
+
+
+def test_a_second_run_keeps_the_captions_the_pair_had_before_the_first(taught_llm, tmp_path):
+    # break-16: re-running the protocol (same or another seed) recorded the first run's references as
+    # "previous_captions", so the pair's own captions ("the car is gone") were lost for good.
+    pairs = _pairs(tmp_path)
+    first, _ = add_instruction_references(pairs, LLMVariator(_config(taught_llm)), ReferenceConfig(seed=3))
+    second, _ = add_instruction_references(first, LLMVariator(_config(taught_llm)), ReferenceConfig(seed=4))
+    record = {p.id: p for p in second}["car"].metadata["reference_variations"]
+    assert record["previous_captions"] == ["Remove the car", "the car is gone"]
+    assert record["seed"] != {p.id: p for p in first}["car"].metadata["reference_variations"]["seed"]
