@@ -57,6 +57,8 @@ NEGATIONS = frozenset(
     """not never cannot don't doesn't didn't isn't aren't wasn't weren't hasn't haven't hadn't won't can't
     shouldn't mustn't""".split()
 )
+# "no change", "no difference": nothing was edited (not the absence of an object).
+NO_CHANGE_WORDS = frozenset("change changes difference differences edit edits".split())
 KEEP_VERBS = frozenset("keep leave preserve retain maintain".split())
 AS_IS_WORDS = frozenset("unchanged untouched intact unaltered unedited".split())
 # A value up to three words after one of these is the state before the edit (or one the edit avoids), unless a
@@ -233,6 +235,7 @@ def _presence(words: list[str]) -> set[str]:
     found = set()
     for i, word in enumerate(words):
         following = words[i + 1] if i + 1 < len(words) else ""
+        previous = words[i - 1] if i else ""
         lemma_set = _lemma_set(word)
         if lemma_set & ADD_VERBS and not (lemma_set & SEEM_VERBS and following not in PLACE_PREPOSITIONS):
             found.add("add")
@@ -240,8 +243,12 @@ def _presence(words: list[str]) -> set[str]:
             found.add("remove")
         elif word == "no" and following in ("longer", "more"):
             found.add("remove")
+        elif word == "no" and following not in NO_CHANGE_WORDS and _is_noun_like(following) and previous != "had":
+            found.add("remove")  # "the dog has no hat", "no hat on the dog": an absence ("had no hat": before)
         elif word in ("there", "here") and following in ("is", "are", "was", "were") and i + 2 < len(words):
             found.add({"no": "remove", "now": "add"}.get(words[i + 2], ""))
+        elif word in ("there's", "here's") and following in ("no", "now"):
+            found.add({"no": "remove", "now": "add"}[following])
         for verb, particles in REMOVE_PARTICLES.items():
             # "take away the hat" and "take the hat away": the particle may follow the object.
             if verb in lemma_set and any(w in particles for w in _until_scope_end(words[i + 1 : i + 6])):
@@ -249,7 +256,6 @@ def _presence(words: list[str]) -> set[str]:
         for verb, particles in ADD_PARTICLES.items():
             if verb in lemma_set and following in particles:
                 found.add("add")
-        previous = words[i - 1] if i else ""
         at_verb = not previous or previous in VERB_LEAD or previous.endswith(("ed", "ly"))
         if lemma_set & PLACE_VERBS and at_verb and following not in ("away", "off", "out"):
             found.add("place")
@@ -271,8 +277,11 @@ def _negated(words: list[str]) -> bool:
         return True
     for i, word in enumerate(words):
         following = words[i + 1] if i + 1 < len(words) else ""
-        if word == "no" and following in ("change", "changes", "difference", "differences", "edit", "edits"):
+        if word == "no" and following in NO_CHANGE_WORDS:
             return True
+        absent = word == "nothing" or (word == "no" and _is_noun_like(following))
+        if absent and i and _has(words[i - 1], actions):
+            return True  # "add no hat", "add nothing to the dog"
         if word in NEGATIONS or word == "nothing":
             if any(_has(w, actions) for w in words[i + 1 : i + 4]):
                 return True

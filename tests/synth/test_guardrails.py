@@ -280,3 +280,35 @@ def test_on_the_released_syned_references_every_ai_refusal_is_caught():
     assert {check_variation(instruction, text) for instruction, text in refusals} == {"refusal"}
     assert check_variation(instructions["1398"], references["1398 "][2]) == "role_play"
     assert check_variation(instructions["202"], references["202 "][0]) == "invented_detail"
+
+
+# break-16: an addition said as an absence ("has no hat", "there's no hat") passed as a faithful rewrite.
+ABSENCE_FOR_ADDITION = [
+    ("Add a hat to the dog", "the dog has no hat"),
+    ("Add a hat to the dog", "the dog now has no hat"),
+    ("Add a hat to the dog", "there's no hat on the dog"),
+    ("Add a hat to the dog", "No hat on the dog"),
+    ("Add a hat to the dog", "Add no hat to the dog"),
+    ("Add a hat to the dog", "Add nothing to the dog"),
+]
+
+
+@pytest.mark.parametrize(("instruction", "variation"), ABSENCE_FOR_ADDITION)
+def test_an_addition_said_as_an_absence_is_reversed(instruction, variation):
+    expected = "negated" if variation.startswith("Add n") else "reversed"  # "add no hat": the edit, negated
+    assert check_variation(instruction, variation) == expected
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Remove the car", "there's no car now"),
+        ("Remove the hat from the dog", "the dog has no hat now"),
+        ("Add a man without a hat", "a man with no hat was added"),
+        ("Add a no parking sign", "Put up a no parking sign"),
+        ("Add the word NO to the sign", "Write NO on the sign"),
+        ("Add a hat to the dog", "the dog, which had no hat, now has one"),
+    ],
+)
+def test_an_absence_that_agrees_with_the_edit_is_kept(instruction, variation):
+    assert check_variation(instruction, variation) is None
