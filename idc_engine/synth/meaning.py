@@ -354,7 +354,7 @@ def disagreement(instruction: str, variation: str) -> str | None:
     source, other = read(instruction), read(variation, known)
     if other.negated and not source.negated:
         return "negated"
-    if _reversed(source.presence, other.presence):
+    if _reversed(source.presence, other.presence) or _swapped_roles(tokens(instruction), tokens(variation, known)):
         return "reversed"
     for kind in source.kinds():
         wanted, said = source.after(kind), other.after(kind)
@@ -381,6 +381,92 @@ def _replaced(source: list[frozenset], other: list[frozenset]) -> bool:
         if match is None:
             return True
         unmatched.pop(match)
+    return False
+
+
+# Frames that name what goes and what comes: "replace X with Y", "X was replaced by Y", "substitute Y for X",
+# "turn / change X into Y", "X became Y"; and what is put where: "add / put X on / to Y".
+SWAP_VERBS = frozenset("replace swap exchange switch trade".split())
+INTO_VERBS = frozenset("change turn transform convert morph become".split())
+WITH_WORDS = frozenset("with by for".split())
+INTO_WORDS = frozenset("into to".split())
+ONTO_WORDS = frozenset("to on onto in into".split())
+AUX_WORDS = frozenset("is are was were be been being get gets got has have had".split())
+
+
+def _head(phrase: list[str], last: bool = True) -> str | None:
+    """The noun a phrase is about: its last content word ("the color of the *car*"), or with ``last=False`` the
+    last content word of its first run ("a *cat* on the sofa")."""
+    run = []
+    for word in phrase:
+        if _is_noun_like(word) and not _has(word, SWAP_VERBS | INTO_VERBS | ADD_VERBS | PLACE_VERBS):
+            run.append(word)
+        elif run and not last:
+            break
+    return run[-1] if run else None
+
+
+def _frames(words: list[str]) -> dict[str, tuple[str, str]]:
+    """``{"change": (what goes, what comes), "put": (what, where)}`` for the first frame of each kind."""
+    frames = {}
+    for i, word in enumerate(words):
+        lemma_set = _lemma_set(word)
+        before, after = words[:i], words[i + 1 :]
+        if lemma_set & SWAP_VERBS and "change" not in frames:
+            if word == "substitute" or "substitute" in lemma_set:
+                continue
+            cut = next((j for j, w in enumerate(after) if w in WITH_WORDS), None)
+            passive = bool(before) and before[-1] in AUX_WORDS
+            if passive and cut is not None and cut == 0:  # "the dog was replaced by a cat"
+                gone, come = _head(before[:-1]), _head(after[1:], last=False)
+            elif cut is not None and cut > 0:  # "replace the dog with a cat"
+                gone, come = _head(after[:cut]), _head(after[cut + 1 :], last=False)
+            else:
+                continue
+            if gone and come:
+                frames["change"] = (gone, come)
+        elif "substitute" in lemma_set and "change" not in frames:
+            cut = next((j for j, w in enumerate(after) if w in ("for", "with")), None)
+            if cut:
+                first, second = _head(after[:cut]), _head(after[cut + 1 :], last=False)
+                if first and second:  # "substitute a cat for the dog", "substitute the dog with a cat"
+                    frames["change"] = (second, first) if after[cut] == "for" else (first, second)
+        elif lemma_set & INTO_VERBS and "change" not in frames:
+            cut = next((j for j, w in enumerate(after[:6]) if w in INTO_WORDS), None)
+            if "become" in lemma_set:  # "the dog became a cat"
+                gone, come = _head(before), _head(after, last=False)
+            elif cut is None:
+                continue
+            elif cut == 0:  # "the dog turned into a cat", "the dog was turned into a cat"
+                gone, come = _head([w for w in before if w not in AUX_WORDS]), _head(after[1:], last=False)
+            else:  # "turn the dog into a cat"
+                gone, come = _head(after[:cut]), _head(after[cut + 1 :], last=False)
+            if gone and come:
+                frames["change"] = (gone, come)
+        elif lemma_set & (ADD_VERBS | PLACE_VERBS) and "put" not in frames:
+            cut = next((j for j, w in enumerate(after[:5]) if w in ONTO_WORDS), None)
+            passive = cut == 0 and bool(before) and before[-1] in AUX_WORDS
+            what = where = None
+            if cut:  # "add a hat to the dog", "put the cat on the sofa"
+                what, where = _head(after[:cut]), _head(after[cut + 1 :], last=False)
+            elif passive:  # "a hat was added to the dog"
+                what, where = _head(before[:-1]), _head(after[1:], last=False)
+            if what and where:
+                frames["put"] = (what, where)
+    return frames
+
+
+def _swapped_roles(source: list[str], other: list[str]) -> bool:
+    """The same two things in the same frame, their roles swapped: "replace the dog with a cat" -> "replace the
+    cat with a dog", "add a hat to the dog" -> "add a dog to the hat"."""
+    mine, theirs = _frames(source), _frames(other)
+    for kind, (first, second) in mine.items():
+        if kind not in theirs:
+            continue
+        other_first, other_second = theirs[kind]
+        same = _lemma_set(first) & _lemma_set(other_first) or _lemma_set(second) & _lemma_set(other_second)
+        if not same and _lemma_set(first) & _lemma_set(other_second) and _lemma_set(second) & _lemma_set(other_first):
+            return True
     return False
 
 

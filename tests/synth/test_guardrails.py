@@ -312,3 +312,41 @@ def test_an_addition_said_as_an_absence_is_reversed(instruction, variation):
 )
 def test_an_absence_that_agrees_with_the_edit_is_kept(instruction, variation):
     assert check_variation(instruction, variation) is None
+
+
+# break-16: what goes and what comes (or what is put where) swapped passed as a faithful rewrite.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Replace the dog with a cat", "Replace the cat with a dog"),
+        ("Replace the dog with a cat", "the cat was replaced by a dog"),
+        ("Replace the dog with a cat", "Swap the cat for a dog"),
+        ("Replace the dog with a cat", "Turn the cat into a dog"),
+        ("Replace the dog with a cat", "the cat became a dog"),
+        ("Change the cat into a dog", "Change the dog into a cat"),
+        ("Change the cat into a dog", "the dog turned into a cat"),
+        ("Add a hat to the dog", "Add a dog to the hat"),
+        ("Put the cat on the sofa", "Put the sofa on the cat"),
+        ("Add a cat on the sofa", "a sofa was added on the cat"),
+    ],
+)
+def test_swapped_roles_are_reversed(instruction, variation):
+    assert check_variation(instruction, variation) == "reversed"
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Replace the dog with a cat", "Swap the dog for a cat"),
+        ("Replace the dog with a cat", "the dog was replaced by a cat"),
+        ("Replace the dog with a cat", "Turn the dog into a cat"),
+        ("Replace the dog with a cat", "the dog became a cat"),
+        ("Replace the dog with a cat", "Substitute a cat for the dog"),
+        ("Change the cat into a dog", "the cat turned into a dog"),
+        ("Add a hat to the dog", "Put a hat on the dog"),
+        ("Add a hat to the dog", "Give the dog a hat"),
+        ("Put the cat on the sofa", "Place the cat on the couch"),
+    ],
+)
+def test_roles_kept_in_another_frame_pass(instruction, variation):
+    assert check_variation(instruction, variation) is None
