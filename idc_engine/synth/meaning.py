@@ -247,6 +247,8 @@ def _presence(words: list[str]) -> set[str]:
             found.add("remove")  # "the dog has no hat", "no hat on the dog": an absence ("had no hat": before)
         elif word in ("there", "here") and following in ("is", "are", "was", "were") and i + 2 < len(words):
             found.add({"no": "remove", "now": "add"}.get(words[i + 2], ""))
+        elif word in NEGATIONS and any(w in ABSENT_AFTER_NEGATION for w in words[i + 1 : i + 3]):
+            found.add("remove")  # "the bird is not there", "the car is not visible anymore"
         elif word in ("there's", "here's") and following in ("no", "now"):
             found.add({"no": "remove", "now": "add"}[following])
         for verb, particles in REMOVE_PARTICLES.items():
@@ -272,11 +274,16 @@ def _until_scope_end(words: list[str]) -> list[str]:
 
 def _negated(words: list[str]) -> bool:
     actions = CHANGE_VERBS | ADD_VERBS | REMOVE_VERBS | PLACE_VERBS
-    # "Do not ...", "Please never ...", "Make sure not to ...": an imperative negated whatever its verb.
-    if any(w in NEGATIONS for w in words[:4]) and not any(w in ("if", "when", "that", "so") for w in words[:4]):
+    # "Do not ...", "Please never ...", "Make sure not to ...": an imperative negated whatever its verb; not a
+    # statement ("the car *is* not there").
+    first = next((i for i, w in enumerate(words[:4]) if w in NEGATIONS), None)
+    opening = words[:first] if first is not None else []
+    if first is not None and not any(w in ("if", "when", "that", "so") or w in AUX_WORDS for w in opening):
         return True
     for i, word in enumerate(words):
         following = words[i + 1] if i + 1 < len(words) else ""
+        if word in NEGATIONS and _ended(words, i):
+            continue  # "the dog is not wearing a hat anymore": a state that ended, read as presence and values
         if word == "no" and following in NO_CHANGE_WORDS:
             return True
         absent = word == "nothing" or (word == "no" and _is_noun_like(following))
@@ -296,6 +303,15 @@ def _negated(words: list[str]) -> bool:
     return False
 
 
+ENDED_WORDS = frozenset("anymore longer".split())  # "not ... anymore", "not ... any longer"
+ABSENT_AFTER_NEGATION = frozenset("there here visible present seen".split())
+
+
+def _ended(words: list[str], index: int) -> bool:
+    """Whether the negation at ``index`` says a state ended: "anymore" or "any longer" later in its clause."""
+    return any(w in ENDED_WORDS for w in _until_scope_end(words[index + 1 : index + 8]))
+
+
 def _values(words: list[str]) -> list[Value]:
     found = []  # (index, kind, value, marked before, prenominal)
     for i, word in enumerate(words):
@@ -313,8 +329,8 @@ def _values(words: list[str]) -> list[Value]:
         if kind not in ("colour", "amount") and i > 0 and words[i - 1] == "less":
             value = frozenset({-next(iter(value))})  # "less bright" is the dark pole
         markers = NEGATIONS if kind in POSITION_KINDS else BEFORE_MARKERS | NEGATIONS
-        marked = _marked(words, i, markers)
-        denied = marked and _marked(words, i, DENIALS)
+        marked = _marked(words, i, markers, kind)
+        denied = marked and _marked(words, i, DENIALS, kind)
         found.append((i, kind, value, marked, bool(following) and _is_noun_like(following), denied))
     values = []
     for index, kind, value, marked, prenominal, denied in found:
@@ -326,10 +342,13 @@ def _values(words: list[str]) -> list[Value]:
     return values
 
 
-def _marked(words: list[str], index: int, markers) -> bool:
-    """Whether a marker stands up to three words before ``words[index]``, with no end of its scope between."""
+def _marked(words: list[str], index: int, markers, kind: str | None = None) -> bool:
+    """Whether a marker stands up to three words before ``words[index]``, with no end of its scope between (nor
+    another value of ``kind``: in "no longer blue, is red" the marker is blue's)."""
     for j in range(index - 1, max(-1, index - 4), -1):
         if words[j] in SCOPE_END:
+            return False
+        if kind is not None and (_value_of(words[j]) or ("",))[0] == kind:
             return False
         if words[j] in markers or _lemma_set(words[j]) & {"replace", "swap", "substitute"} & markers:
             return True

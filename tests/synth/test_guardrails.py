@@ -350,3 +350,33 @@ def test_swapped_roles_are_reversed(instruction, variation):
 )
 def test_roles_kept_in_another_frame_pass(instruction, variation):
     assert check_variation(instruction, variation) is None
+
+
+# break-16: faithful captions that say a state ended ("not ... anymore", "not there") were rejected as negated.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Remove the car", "the car is not there anymore"),
+        ("Remove the car", "the car is not visible anymore"),
+        ("Remove the bird", "the bird is not there"),
+        ("Remove the hat from the dog", "the dog is not wearing a hat anymore"),
+        ("Make the sky blue", "the sky is not grey anymore, it is blue"),
+        ("Make the car red", "the car, no longer blue, is red"),
+        ("Open the door", "the door is not shut anymore"),
+    ],
+)
+def test_a_state_that_ended_is_no_negation_of_the_edit(instruction, variation):
+    assert check_variation(instruction, variation) is None
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation", "reason"),
+    [
+        ("Add a hat to the dog", "the dog is not wearing a hat anymore", "reversed"),
+        ("Add a bird to the branch", "the bird is not there", "reversed"),
+        ("Make the sky blue", "the sky is not blue anymore", "negated"),
+        ("Add a hat to the dog", "the hat is not added", "negated"),
+    ],
+)
+def test_a_state_that_ended_against_the_edit_is_still_rejected(instruction, variation, reason):
+    assert check_variation(instruction, variation) == reason
