@@ -140,6 +140,7 @@ class Value:
     value: frozenset  # colour families, or {+1} / {-1}
     before: bool  # the state before the edit (or one the edit avoids), not its result
     denied: bool = False  # said with a negation: "not blue", "no longer blue", "instead of blue"
+    past: bool = False  # said of the thing as it was: "the dog was black", "used to be black"
 
 
 @dataclass
@@ -331,15 +332,25 @@ def _values(words: list[str]) -> list[Value]:
         markers = NEGATIONS if kind in POSITION_KINDS else BEFORE_MARKERS | NEGATIONS
         marked = _marked(words, i, markers, kind)
         denied = marked and _marked(words, i, DENIALS, kind)
-        found.append((i, kind, value, marked, bool(following) and _is_noun_like(following), denied))
+        past = _said_of_the_past(words, i)
+        found.append((i, kind, value, marked, bool(following) and _is_noun_like(following), denied, past))
     values = []
-    for index, kind, value, marked, prenominal, denied in found:
+    for index, kind, value, marked, prenominal, denied, past in found:
         # A value in front of a noun ("the *blue* sky turned grey") or in front of "to" ("alter its *orange*
         # colour to blue") is the state before when a result of its kind is named after it.
         later_result = any(f[1] == kind and f[0] > index and not f[3] and not f[4] for f in found)
         leads_to = any(w in ("to", "into") for w in words[index + 1 : index + 4])
-        values.append(Value(kind, value, marked or ((prenominal or leads_to) and later_result), denied))
+        values.append(Value(kind, value, marked or ((prenominal or leads_to) and later_result), denied, past))
     return values
+
+
+def _said_of_the_past(words: list[str], index: int) -> bool:
+    """A value the thing had: "the dog *was* black", "*used to be* black", "*had been* black"; not a value the edit
+    gave ("was blackened", "was turned black": the word is derived, or a verb stands between)."""
+    if (words[index] not in COLOURS and words[index] not in POLES) or words[index].endswith("ed"):
+        return False  # "was closed", "was aged": a passive verb as often as a state
+    previous = words[max(0, index - 3) : index]
+    return previous[-1:] in (["was"], ["were"]) or previous == ["used", "to", "be"] or previous[-2:] == ["had", "been"]
 
 
 def _marked(words: list[str], index: int, markers, kind: str | None = None) -> bool:
@@ -376,11 +387,16 @@ def disagreement(instruction: str, variation: str) -> str | None:
     if _reversed(source.presence, other.presence) or _swapped_roles(tokens(instruction), tokens(variation, known)):
         return "reversed"
     for kind in source.kinds():
-        wanted, said = source.after(kind), other.after(kind)
+        # A value the variation says the thing had is no result of the edit (read so in the variation only).
+        wanted = source.after(kind)
+        said = _union(v.value for v in other.values if v.kind == kind and not v.before and not v.past)
         if wanted and said and not said & wanted:
             return "attribute_swapped"
         if wanted and not said and other.denied(kind) & wanted:
             return "negated"
+        had = _union(v.value for v in other.values if v.kind == kind and v.past)
+        if wanted and not said and had & wanted:
+            return "attribute_swapped"  # "make the dog black" -> "the dog was black": the value it had
         was, said_was = source.before(kind) - source.denied(kind), other.before(kind) - other.denied(kind)
         if was and said_was and not was & said_was:
             return "attribute_swapped"  # "change the black countertop to white" -> "... the gray countertop ..."

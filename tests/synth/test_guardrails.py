@@ -380,3 +380,31 @@ def test_a_state_that_ended_is_no_negation_of_the_edit(instruction, variation):
 )
 def test_a_state_that_ended_against_the_edit_is_still_rejected(instruction, variation, reason):
     assert check_variation(instruction, variation) == reason
+
+
+# break-16: the value a thing *had* ("was black", "used to be black") passed as the value the edit gives it.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the dog black", "the dog was black"),
+        ("Make the dog black", "the dog used to be black"),
+        ("Make the sky blue", "the sky was blue and is now grey"),
+        ("Make the dog bigger", "the dog was big and is now small"),
+    ],
+)
+def test_a_past_value_is_the_state_before(instruction, variation):
+    assert check_variation(instruction, variation) in ("attribute_swapped", "negated")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the sky blue", "the sky was grey and is now blue"),
+        ("Make the sky blue", "the sky was turned blue"),
+        ("Make the sky blue", "the sky was painted blue"),
+        ("Make the dog black", "the dog was blackened"),
+        ("Make the dog black", "the white dog was made black"),
+    ],
+)
+def test_a_value_the_edit_gave_is_kept(instruction, variation):
+    assert check_variation(instruction, variation) is None
