@@ -35,17 +35,31 @@ SEEM_VERBS = frozenset({"appear", "emerge"})
 PLACE_PREPOSITIONS = frozenset(
     "in on at behind next near above below under over inside outside from out beside between around".split() + [""]
 )
-REMOVE_VERBS = frozenset("remove delete erase eliminate disappear vanish omit extract".split())
+REMOVE_VERBS = frozenset(
+    "remove delete erase eliminate disappear vanish omit extract melt shave drain extinguish exit".split()
+)
 REMOVE_WORDS = frozenset("gone missing absent without removal deletion anymore".split())
 # Verbs that put something somewhere: an addition when the instruction removes, neutral otherwise (they also move).
 PLACE_VERBS = frozenset("put place position hang lay restore".split())
 # Words after which a word stands as a verb ("the cup *was* placed", "then *put*"), or a sentence starts.
 VERB_LEAD = frozenset("and then to was were is are be been being get got gets please now also just".split())
 # Verb + particle pairs that take something out ("take away", "get rid of", "clear out").
-REMOVE_PARTICLES = {"take": ("away", "out", "off", "down"), "clear": ("away", "out", "off"), "wipe": ("out", "away")}
+REMOVE_PARTICLES = {"clear": ("away", "out", "off"), "wipe": ("out", "away")}
 REMOVE_PARTICLES |= {"get": ("off", "away"), "pull": ("off", "out"), "cut": ("out",), "rid": ("of",)}
-REMOVE_PARTICLES |= {"strip": ("away", "off"), "put": ("away",)}
-ADD_PARTICLES = {"pop": ("up",), "bring": ("in", "back"), "put": ("back",)}
+REMOVE_PARTICLES |= {"strip": ("away", "off", "from"), "put": ("away",), "take": ("away", "out", "off", "down", "from")}
+REMOVE_PARTICLES |= {"lift": ("off",), "knock": ("off",), "fall": ("off", "out"), "blow": ("out",)}
+ADD_PARTICLES = {"pop": ("up",), "bring": ("in", "back"), "put": ("back",), "come": ("in", "back")}
+# Words that come in: an addition ("a bird arrived", "the bird is back").
+ARRIVE_VERBS = frozenset("arrive".split())
+# Verbs that make something where there was nothing: an addition when the instruction removes, as PLACE_VERBS.
+MAKE_VERBS = frozenset("draw return".split())
+# "the dog lost its hat" (not "lost in thought", "a lost tomb"): losing something that was there.
+LOSE_OBJECTS = frozenset("its his her their the a an all".split())
+# A thing that stays: "keep the bird", "the car remains", "the car is still there".
+STAY_VERBS = frozenset("keep leave preserve retain remain stay".split())
+STILL_THERE = frozenset("there here visible present".split())
+# "turn on" / "switch off": a power state.
+POWER_VERBS = frozenset("turn switch flip power".split())
 
 # Verbs that carry out a change: negating one of them negates the edit.
 CHANGE_VERBS = frozenset(
@@ -149,6 +163,7 @@ class Meaning:
 
     presence: set[str] = field(default_factory=set)  # "add", "remove", "place"
     negated: bool = False
+    stays: bool = False  # "keep the bird", "the car remains"
     values: list[Value] = field(default_factory=list)
 
     def after(self, kind: str) -> set:
@@ -228,6 +243,7 @@ def read(text: str, known: tuple[str, ...] = ()) -> Meaning:
     meaning = Meaning()
     meaning.presence = _presence(words)
     meaning.negated = _negated(words)
+    meaning.stays = _stays(words)
     meaning.values = _values(words)
     return meaning
 
@@ -259,11 +275,27 @@ def _presence(words: list[str]) -> set[str]:
         for verb, particles in ADD_PARTICLES.items():
             if verb in lemma_set and following in particles:
                 found.add("add")
+        if lemma_set & ARRIVE_VERBS or (word == "back" and previous in ("is", "are", "was", "were")):
+            found.add("add")
+        if "lose" in lemma_set and following in LOSE_OBJECTS:
+            found.add("remove")
         at_verb = not previous or previous in VERB_LEAD or previous.endswith(("ed", "ly"))
-        if lemma_set & PLACE_VERBS and at_verb and following not in ("away", "off", "out"):
+        if lemma_set & (PLACE_VERBS | MAKE_VERBS) and at_verb and following not in ("away", "off", "out"):
             found.add("place")
     found.discard("")
     return found
+
+
+def _stays(words: list[str]) -> bool:
+    """Whether the text says a thing stays as it is: "keep the bird", "leave the bird", "the car remains", "the
+    car is still there"."""
+    for i, word in enumerate(words):
+        lemma_set = _lemma_set(word)
+        if lemma_set & {"remain", "stay"} or (i == 0 and lemma_set & STAY_VERBS):
+            return True
+        if word == "still" and any(w in STILL_THERE for w in words[i + 1 : i + 3]):
+            return True
+    return False
 
 
 def _until_scope_end(words: list[str]) -> list[str]:
@@ -313,10 +345,19 @@ def _ended(words: list[str], index: int) -> bool:
     return any(w in ENDED_WORDS for w in _until_scope_end(words[index + 1 : index + 8]))
 
 
+def _power(words: list[str], index: int):
+    """``("power", {+1 / -1})`` for the "on" / "off" of "turn on the lights", "switch the lamp off"."""
+    if words[index] not in ("on", "off"):
+        return None
+    if not any(_lemma_set(w) & POWER_VERBS for w in words[max(0, index - 4) : index]):
+        return None
+    return "power", frozenset({1 if words[index] == "on" else -1})
+
+
 def _values(words: list[str]) -> list[Value]:
     found = []  # (index, kind, value, marked before, prenominal)
     for i, word in enumerate(words):
-        read_value = _value_of(word)
+        read_value = _value_of(word) or _power(words, i)
         if read_value is None:
             continue
         kind, value = read_value
@@ -384,6 +425,8 @@ def disagreement(instruction: str, variation: str) -> str | None:
     source, other = read(instruction), read(variation, known)
     if other.negated and not source.negated:
         return "negated"
+    if other.stays and not other.presence and source.presence and not source.stays:
+        return "negated"  # "remove the bird" -> "keep the bird": the thing stays
     if _reversed(source.presence, other.presence) or _swapped_roles(tokens(instruction), tokens(variation, known)):
         return "reversed"
     for kind in source.kinds():

@@ -408,3 +408,50 @@ def test_a_past_value_is_the_state_before(instruction, variation):
 )
 def test_a_value_the_edit_gave_is_kept(instruction, variation):
     assert check_variation(instruction, variation) is None
+
+
+# break-16: everyday words for taking away, bringing back, keeping and switching passed as faithful rewrites.
+@pytest.mark.parametrize(
+    ("instruction", "variation", "reason"),
+    [
+        ("Add a hat to the dog", "the dog lost its hat", "reversed"),
+        ("Add a hat to the dog", "the hat was lifted off the dog", "reversed"),
+        ("Add a hat to the dog", "the dog's hat was knocked off", "reversed"),
+        ("Add a hat to the dog", "the dog's hat fell off", "reversed"),
+        ("Add a hat to the dog", "Take the hat from the dog", "reversed"),
+        ("Add a hat to the dog", "Strip the hat from the dog", "reversed"),
+        ("Add snow", "the snow melted", "reversed"),
+        ("Remove the bird", "a bird arrived", "reversed"),
+        ("Remove the bird", "the bird is back", "reversed"),
+        ("Remove the bird", "Return the bird", "reversed"),
+        ("Remove the car", "Draw a car", "reversed"),
+        ("Remove the bird", "Keep the bird", "negated"),
+        ("Remove the bird", "Leave the bird", "negated"),
+        ("Remove the car", "the car remains", "negated"),
+        ("Remove the car", "the car is still there", "negated"),
+        ("Turn on the lights", "Turn off the lights", "attribute_swapped"),
+        ("Turn on the lights", "the lights were switched off", "attribute_swapped"),
+        ("Turn the lamp off", "Switch the lamp on", "attribute_swapped"),
+    ],
+)
+def test_everyday_reversals_are_rejected(instruction, variation, reason):
+    assert check_variation(instruction, variation) == reason
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Remove the bird", "the bird flew away"),
+        ("Remove the hat from the dog", "Take the hat from the dog"),
+        ("Remove the car", "Leave the street without the car"),
+        ("Remove the snow", "the snow melted"),
+        ("Turn on the lights", "Switch the lights on"),
+        ("Turn off the lights", "the lights were switched off"),
+        ("Add a hat to the dog", "Put a hat on the dog"),
+        ("Keep the dog and remove the cat", "Remove the cat but keep the dog"),
+        ("Add a person sitting in the background", "Add a figure in the background, lost in thought"),
+        ("Remove the racket", "Withdraw the racket and create the illusion of a wet ground"),
+    ],
+)
+def test_everyday_words_that_agree_pass(instruction, variation):
+    assert check_variation(instruction, variation) is None
