@@ -455,3 +455,12 @@ def test_everyday_reversals_are_rejected(instruction, variation, reason):
 )
 def test_everyday_words_that_agree_pass(instruction, variation):
     assert check_variation(instruction, variation) is None
+
+
+def test_a_blank_or_missing_instruction_is_an_error_not_a_pass():
+    # break-16: check_variation("", anything) and check_variation(None, "add a hat") passed every variation
+    # (None was judged as the instruction "None").
+    with pytest.raises(ValueError, match="instruction must be a non-empty string, got ''"):
+        check_variation("", "Add a hat to the dog")
+    with pytest.raises(ValueError, match="instruction must be a non-empty string, got None"):
+        check_variation(None, "Add a hat to the dog")
