@@ -368,11 +368,12 @@ def _values(words: list[str]) -> list[Value]:
             continue  # "more" / "less" in front of another value modifies it
         if kind == "open" and word == "close" and following in ("to", "by", "up"):
             continue  # "close to" is near
-        if kind not in ("colour", "amount") and i > 0 and words[i - 1] == "less":
-            value = frozenset({-next(iter(value))})  # "less bright" is the dark pole
+        lessened = i > 0 and words[i - 1] == "less" and kind == "colour"  # "less blue": blue is what goes
+        if kind != "colour" and i > 0 and words[i - 1] == "less":
+            value = frozenset({-next(iter(value))})  # "less bright" is the dark pole, "less big" the small one
         markers = NEGATIONS if kind in POSITION_KINDS else BEFORE_MARKERS | NEGATIONS
-        marked = _marked(words, i, markers, kind)
-        denied = marked and _marked(words, i, DENIALS, kind)
+        marked = _marked(words, i, markers, kind) or lessened
+        denied = (marked and _marked(words, i, DENIALS, kind)) or lessened
         past = _said_of_the_past(words, i)
         found.append((i, kind, value, marked, bool(following) and _is_noun_like(following), denied, past))
     values = []

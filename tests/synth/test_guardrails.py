@@ -464,3 +464,28 @@ def test_a_blank_or_missing_instruction_is_an_error_not_a_pass():
         check_variation("", "Add a hat to the dog")
     with pytest.raises(ValueError, match="instruction must be a non-empty string, got None"):
         check_variation(None, "Add a hat to the dog")
+
+
+# break-16: "less" in front of the instruction's value turns the edit back.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the dog bigger", "the dog is less big"),
+        ("Make the dog bigger", "Make the dog less large"),
+        ("Make the sky blue", "Make the sky less blue"),
+    ],
+)
+def test_less_of_the_wanted_value_is_rejected(instruction, variation):
+    assert check_variation(instruction, variation) in ("attribute_swapped", "negated")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the dog smaller", "Make the dog less big"),
+        ("Make the room darker", "Make the room less bright"),
+        ("Make the sky less blue", "Make the sky a paler, less blue shade"),
+    ],
+)
+def test_less_of_the_opposite_value_passes(instruction, variation):
+    assert check_variation(instruction, variation) is None
