@@ -298,6 +298,34 @@ def _stays(words: list[str]) -> bool:
     return False
 
 
+CEASE_WORDS = frozenset("stop stopped stops ceased quit".split())
+
+
+def _ceased(words: list[str]) -> set[str]:
+    """Lemmas of what a text says has stopped: "no longer *smiling*", "stopped *smiling*", "not *jumping* anymore"."""
+    out = set()
+    for i, word in enumerate(words):
+        after = []
+        if word == "longer" and i and words[i - 1] == "no":
+            after = words[i + 1 : i + 3]
+        elif word in CEASE_WORDS and words[i + 1 : i + 2] and words[i + 1].endswith("ing"):
+            after = words[i + 1 : i + 2]  # "stopped smiling", not "stop the bus" or "the STOP word"
+        elif word in NEGATIONS and _ended(words, i):
+            after = words[i + 1 : i + 3]
+        for candidate in after:
+            if candidate in AUX_WORDS or not _is_noun_like(candidate):
+                continue
+            out |= _lemma_set(candidate)
+            break
+    return out
+
+
+def _stopped_action(source: list[str], other: list[str]) -> bool:
+    """Whether ``other`` says that a word of ``source`` has stopped, where ``source`` does not stop it."""
+    named = {k for w in source if _is_noun_like(w) for k in _lemma_set(w)}
+    return bool((_ceased(other) - _ceased(source)) & named)
+
+
 def _until_scope_end(words: list[str]) -> list[str]:
     for index, word in enumerate(words):
         if word in SCOPE_END and word != "then":
@@ -426,6 +454,8 @@ def disagreement(instruction: str, variation: str) -> str | None:
     source, other = read(instruction), read(variation, known)
     if other.negated and not source.negated:
         return "negated"
+    if "remove" not in source.presence and _stopped_action(tokens(instruction), tokens(variation, known)):
+        return "negated"  # "make the man smile" -> "the man is no longer smiling": the edit's action stopped
     if other.stays and not other.presence and source.presence and not source.stays:
         return "negated"  # "remove the bird" -> "keep the bird": the thing stays
     if _reversed(source.presence, other.presence) or _swapped_roles(tokens(instruction), tokens(variation, known)):

@@ -498,3 +498,28 @@ def test_less_of_the_opposite_value_passes(instruction, variation):
 )
 def test_another_object_is_rejected(instruction, variation):
     assert check_variation(instruction, variation) is not None
+
+
+# break-16: the instruction's own action said to have stopped passed as a faithful rewrite.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the man smile", "the man is no longer smiling"),
+        ("Make the man smile", "the man stopped smiling"),
+        ("Make the dog jump", "the dog is not jumping anymore"),
+    ],
+)
+def test_the_edits_action_said_to_have_stopped_is_negated(instruction, variation):
+    assert check_variation(instruction, variation) == "negated"
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the man stop smiling", "the man is no longer smiling"),
+        ("Remove the smile from the man", "the man is no longer smiling"),
+        ("Make the man smile", "the man no longer frowns, he smiles"),
+    ],
+)
+def test_an_action_that_the_edit_stops_passes(instruction, variation):
+    assert check_variation(instruction, variation) is None
