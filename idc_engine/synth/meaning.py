@@ -291,7 +291,8 @@ def _stays(words: list[str]) -> bool:
     car is still there"."""
     for i, word in enumerate(words):
         lemma_set = _lemma_set(word)
-        if lemma_set & {"remain", "stay"} or (i == 0 and lemma_set & STAY_VERBS):
+        # At the start only the imperative's base form: "leaves are now on the tree" is no "leave".
+        if lemma_set & {"remain", "stay"} or (i == 0 and word in STAY_VERBS):
             return True
         if word == "still" and any(w in STILL_THERE for w in words[i + 1 : i + 3]):
             return True
@@ -548,6 +549,8 @@ def _frames(words: list[str]) -> dict[str, tuple[str, str]]:
                 continue
             elif cut == 0:  # "the dog turned into a cat", "the dog was turned into a cat"
                 gone, come = _head([w for w in before if w not in AUX_WORDS]), _head(after[1:], last=False)
+            elif any(w in SCOPE_END for w in after[:cut]):
+                continue  # "turned scissors and the scissors to pencils": no single phrase before "to"
             else:  # "turn the dog into a cat"
                 gone, come = _head(after[:cut]), _head(after[cut + 1 :], last=False)
             if gone and come:
@@ -572,6 +575,8 @@ def _swapped_roles(source: list[str], other: list[str]) -> bool:
     for kind, (first, second) in mine.items():
         if kind not in theirs:
             continue
+        if all(sum(bool(_lemma_set(w) & _lemma_set(x)) for w in source) > 1 for x in (first, second)):
+            continue  # "change the pencils to scissors and the scissors to pencils": both ways already
         other_first, other_second = theirs[kind]
         same = _lemma_set(first) & _lemma_set(other_first) or _lemma_set(second) & _lemma_set(other_second)
         if not same and _lemma_set(first) & _lemma_set(other_second) and _lemma_set(second) & _lemma_set(other_first):

@@ -523,3 +523,17 @@ def test_the_edits_action_said_to_have_stopped_is_negated(instruction, variation
 )
 def test_an_action_that_the_edit_stops_passes(instruction, variation):
     assert check_variation(instruction, variation) is None
+
+
+def test_leaves_at_the_start_are_no_imperative_leave():
+    instruction = "put leaves on all of the tree like summertime"
+    assert check_variation(instruction, "leaves are now on all of the tree like summertime") is None
+
+
+def test_a_swap_both_ways_is_no_swapped_role():
+    instruction = "Change all the pencils to scissors and the scissors to pencils."
+    for variation in (
+        "all the pencils have been turned scissors and the scissors to pencils",
+        "Change the scissors to pencils and the pencils to scissors",
+    ):
+        assert check_variation(instruction, variation) is None
