@@ -30,6 +30,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from idc_engine.synth.guardrails import MEANING_REASONS, REASONS, GuardrailConfig, check_variation
@@ -160,11 +161,37 @@ def read_release(folder: Path):
     return instructions, {int(k): v for k, v in references.items()}
 
 
+# The guardrails' tests and code quote a few odd-idx instructions and lines ("surf board", "at night instead of
+# day", ...): rules were written from them, so they are no held-out text and are left out of that half.
+RULE_SOURCES = ("tests/synth/test_guardrails.py", "idc_engine/synth/meaning.py", "idc_engine/synth/guardrails.py")
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split()).lower().strip(" .\"'")
+
+
+@lru_cache(maxsize=1)
+def _rule_text() -> str:
+    root = Path(__file__).resolve().parents[1]
+    return " ".join(" ".join((root / p).read_text(encoding="utf-8").split()).lower() for p in RULE_SOURCES)
+
+
+def seen_while_tuning(instructions, references) -> set[int]:
+    """Test idx whose instruction or a line of it (20 characters or more) the guardrails' tests or code quote."""
+    quoted = _rule_text()
+    return {
+        idx
+        for idx, lines in references.items()
+        if any(len(t) >= 20 and _normal(t) in quoted for t in [instructions[("test", idx)], *lines])
+    }
+
+
 def judge_release(instructions, references, part: str, config: GuardrailConfig) -> dict:
     reasons, examples, none_left, with_four = Counter(), defaultdict(list), 0, 0
     lines = 0
+    seen = seen_while_tuning(instructions, references) if part == "held_out" else set()
     for idx, variations in sorted(references.items()):
-        if (idx % 2 == 0) != (part == "dev"):
+        if (idx % 2 == 0) != (part == "dev") or idx in seen:
             continue
         instruction = instructions[("test", idx)]
         kept = 0
@@ -182,18 +209,19 @@ def judge_release(instructions, references, part: str, config: GuardrailConfig) 
     junk = sum(reasons[r] for r in JUNK_REASONS)
     content = sum(reasons[r] for r in REASONS if r not in JUNK_REASONS and r != "duplicate")
     return {
+        "left_out_seen_while_tuning": sorted(i for i in seen if i % 2 == 1),
         "lines": lines,
         "rejected": rejected,
-        "rejected_share": round(rejected / lines, 4),
-        "rejected_share_excluding_duplicates": round((rejected - reasons["duplicate"]) / lines, 4),
-        "rejected_llm_junk_share": round(junk / lines, 4),
-        "rejected_content_or_meaning_share": round(content / lines, 4),
+        "rejected_share": round(rejected / max(lines, 1), 4),
+        "rejected_share_excluding_duplicates": round((rejected - reasons["duplicate"]) / max(lines, 1), 4),
+        "rejected_llm_junk_share": round(junk / max(lines, 1), 4),
+        "rejected_content_or_meaning_share": round(content / max(lines, 1), 4),
         # What the issue's target (<= 10 %) is about. Junk is what the paper's own failure listings show (it must
         # be rejected); a copy of the instruction, or of a line already kept, adds no reference. So at most the
         # content and meaning rejections are false ones (many of them are the invented detail of listing 3),
         # and at most those plus the copies if copies were counted as lost references.
-        "false_rejections_at_most": round(content / lines, 4),
-        "false_rejections_at_most_counting_copies": round((rejected - junk) / lines, 4),
+        "false_rejections_at_most": round(content / max(lines, 1), 4),
+        "false_rejections_at_most_counting_copies": round((rejected - junk) / max(lines, 1), 4),
         "by_reason": {r: reasons[r] for r in REASONS if reasons[r]},
         "instructions_with_4_lines": with_four,
         "instructions_with_4_lines_none_kept": none_left,
@@ -201,9 +229,14 @@ def judge_release(instructions, references, part: str, config: GuardrailConfig) 
     }
 
 
-def judge_turned(instructions, part: str, config: GuardrailConfig) -> dict:
+def judge_turned(instructions, part: str, config: GuardrailConfig, references=None) -> dict:
     if part == "held_out":
-        chosen = [text for (name, idx), text in sorted(instructions.items()) if name == "test" and idx % 2 == 1]
+        seen = seen_while_tuning(instructions, references or {})  # the idx the rules were written from
+        chosen = [
+            text
+            for (name, idx), text in sorted(instructions.items())
+            if name == "test" and idx % 2 == 1 and idx not in seen
+        ]
     else:
         chosen = [text for (name, idx), text in sorted(instructions.items()) if name == "train" or idx % 2 == 0]
     by_kind, by_template, misses, right_kind = defaultdict(Counter), defaultdict(Counter), defaultdict(list), Counter()
@@ -275,9 +308,10 @@ def main(argv=None):
         "command": "python benchmarks/guardrails.py",
         "python": platform.python_version(),
         "guardrails": config.to_dict(),
-        "split": "dev = even test idx (thresholds chosen there); held_out = odd test idx (reported)",
+        "split": "dev = even test idx (thresholds chosen there); held_out = odd test idx (reported), less the "
+        "idx whose instruction or lines the guardrails' tests or code quote (left_out_seen_while_tuning)",
         "release": {part: judge_release(instructions, references, part, config) for part in ("held_out", "dev")},
-        "turned": {part: judge_turned(instructions, part, config) for part in ("held_out", "dev")},
+        "turned": {part: judge_turned(instructions, part, config, references) for part in ("held_out", "dev")},
         "supplementary": judge_supplementary(config),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)

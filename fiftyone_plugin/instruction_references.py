@@ -9,6 +9,7 @@ already stored is lost). The same seed writes the same references again.
 
 from __future__ import annotations
 
+from fiftyone_plugin import faults
 from fiftyone_plugin.captioning import Cancelled
 from fiftyone_plugin.dataset import CAPTIONS, METADATA, dataset_to_pairs, write_pair_values
 from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig
@@ -38,8 +39,11 @@ def add_references_to_samples(
     pairs = dataset_to_pairs(samples)
     out, report = add_instruction_references(pairs, variator, config, progress=on_batch)
     changed = [after for before, after in zip(pairs, out) if after is not before and KEY in (after.metadata or {})]
-    write_pair_values(dataset, CAPTIONS, {p.id: list(p.captions) for p in changed})
+    # The record (which keeps the captions a pair had) before the new captions: a run stopped between the two
+    # leaves the old captions in place and recorded, and the next run keeps that record's previous captions.
     write_pair_values(dataset, METADATA, {p.id: p.metadata for p in changed})
+    faults.boundary("references.between_fields")
+    write_pair_values(dataset, CAPTIONS, {p.id: list(p.captions) for p in changed})
     return {
         "pairs": report.pairs,
         "written": len(changed),

@@ -387,7 +387,9 @@ def check_variation(
     config = config if config is not None else GuardrailConfig()
     if not isinstance(variation, str):
         raise TypeError(f"variation must be a string, got {type(variation).__name__}")
-    instruction = normalize_quotes(str(instruction))
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise ValueError(f"instruction must be a non-empty string, got {instruction!r}")
+    instruction = normalize_quotes(instruction)
     text = strip_wrapping_quotes(normalize_quotes(variation))
     if not words(text):
         return "empty"

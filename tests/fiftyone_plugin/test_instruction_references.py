@@ -62,3 +62,39 @@ def test_the_operator_writes_five_reference_captions_on_both_slices(instruction_
     assert again["variations_kept"] == report["variations_kept"]
     view = instruction_dataset.select_group_slices(MODIFIED)
     assert dict(zip(*view.values(["pair_id", CAPTIONS])))["hat"][1:] == ["Put a hat on the dog", "Give the dog a hat"]
+
+
+def test_a_kill_between_the_captions_and_the_record_loses_no_caption(instruction_dataset, taught_llm, tmp_path):
+    """break-16: the references were written as two updates, the new captions first and the record that keeps
+    the old ones second. A process killed between them left the pairs with the references and no record of what
+    they had ("a hat was added" gone); the next run then recorded the references as the previous captions."""
+    import signal
+
+    from fiftyone_plugin.instruction_references import add_references_to_samples
+    from idc_engine.synth.references import ReferenceConfig
+
+    from .processes import run_together
+
+    instruction_dataset.persistent = True
+    llm = {"device": "cpu", "system_prompt": SYSTEM, "max_new_tokens": 48, "max_attempts": 1}
+    code = (
+        "import fiftyone as fo\n"
+        "from fiftyone_plugin.instruction_references import add_references_to_samples\n"
+        "from idc_engine.synth.references import ReferenceConfig\n"
+        f"dataset = fo.load_dataset({instruction_dataset.name!r})\n"
+        "# READY\n"
+        f"add_references_to_samples(dataset, {taught_llm!r}, ReferenceConfig(seed=3), llm={llm!r})\n"
+    )
+    (killed,) = run_together(tmp_path, code, 1, env={"IDC_FAULT": "references.between_fields"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    instruction_dataset.reload()
+    add_references_to_samples(instruction_dataset, taught_llm, ReferenceConfig(seed=3), llm=llm)
+    for slice_name in (REFERENCE, MODIFIED):
+        view = instruction_dataset.select_group_slices(slice_name)
+        metadata = dict(zip(*view.values(["pair_id", METADATA])))
+        assert metadata["hat"]["reference_variations"]["previous_captions"] == [
+            "Add a hat to the dog",
+            "a hat was added",
+        ]
+        captions = dict(zip(*view.values(["pair_id", CAPTIONS])))
+        assert captions["hat"] == ["Add a hat to the dog", "Put a hat on the dog", "Give the dog a hat"]

@@ -294,3 +294,260 @@ def test_on_the_released_syned_references_every_ai_refusal_is_caught():
     assert {check_variation(instruction, text) for instruction, text in refusals} == {"refusal"}
     assert check_variation(instructions["1398"], references["1398 "][2]) == "role_play"
     assert check_variation(instructions["202"], references["202 "][0]) == "invented_detail"
+
+
+# break-16: an addition said as an absence ("has no hat", "there's no hat") passed as a faithful rewrite.
+ABSENCE_FOR_ADDITION = [
+    ("Add a hat to the dog", "the dog has no hat"),
+    ("Add a hat to the dog", "the dog now has no hat"),
+    ("Add a hat to the dog", "there's no hat on the dog"),
+    ("Add a hat to the dog", "No hat on the dog"),
+    ("Add a hat to the dog", "Add no hat to the dog"),
+    ("Add a hat to the dog", "Add nothing to the dog"),
+]
+
+
+@pytest.mark.parametrize(("instruction", "variation"), ABSENCE_FOR_ADDITION)
+def test_an_addition_said_as_an_absence_is_reversed(instruction, variation):
+    expected = "negated" if variation.startswith("Add n") else "reversed"  # "add no hat": the edit, negated
+    assert check_variation(instruction, variation) == expected
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Remove the car", "there's no car now"),
+        ("Remove the hat from the dog", "the dog has no hat now"),
+        ("Add a man without a hat", "a man with no hat was added"),
+        ("Add a no parking sign", "Put up a no parking sign"),
+        ("Add the word NO to the sign", "Write NO on the sign"),
+        ("Add a hat to the dog", "the dog, which had no hat, now has one"),
+    ],
+)
+def test_an_absence_that_agrees_with_the_edit_is_kept(instruction, variation):
+    assert check_variation(instruction, variation) is None
+
+
+# break-16: what goes and what comes (or what is put where) swapped passed as a faithful rewrite.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Replace the dog with a cat", "Replace the cat with a dog"),
+        ("Replace the dog with a cat", "the cat was replaced by a dog"),
+        ("Replace the dog with a cat", "Swap the cat for a dog"),
+        ("Replace the dog with a cat", "Turn the cat into a dog"),
+        ("Replace the dog with a cat", "the cat became a dog"),
+        ("Change the cat into a dog", "Change the dog into a cat"),
+        ("Change the cat into a dog", "the dog turned into a cat"),
+        ("Add a hat to the dog", "Add a dog to the hat"),
+        ("Put the cat on the sofa", "Put the sofa on the cat"),
+        ("Add a cat on the sofa", "a sofa was added on the cat"),
+    ],
+)
+def test_swapped_roles_are_reversed(instruction, variation):
+    assert check_variation(instruction, variation) == "reversed"
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Replace the dog with a cat", "Swap the dog for a cat"),
+        ("Replace the dog with a cat", "the dog was replaced by a cat"),
+        ("Replace the dog with a cat", "Turn the dog into a cat"),
+        ("Replace the dog with a cat", "the dog became a cat"),
+        ("Replace the dog with a cat", "Substitute a cat for the dog"),
+        ("Change the cat into a dog", "the cat turned into a dog"),
+        ("Add a hat to the dog", "Put a hat on the dog"),
+        ("Add a hat to the dog", "Give the dog a hat"),
+        ("Put the cat on the sofa", "Place the cat on the couch"),
+    ],
+)
+def test_roles_kept_in_another_frame_pass(instruction, variation):
+    assert check_variation(instruction, variation) is None
+
+
+# break-16: faithful captions that say a state ended ("not ... anymore", "not there") were rejected as negated.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Remove the car", "the car is not there anymore"),
+        ("Remove the car", "the car is not visible anymore"),
+        ("Remove the bird", "the bird is not there"),
+        ("Remove the hat from the dog", "the dog is not wearing a hat anymore"),
+        ("Make the sky blue", "the sky is not grey anymore, it is blue"),
+        ("Make the car red", "the car, no longer blue, is red"),
+        ("Open the door", "the door is not shut anymore"),
+    ],
+)
+def test_a_state_that_ended_is_no_negation_of_the_edit(instruction, variation):
+    assert check_variation(instruction, variation) is None
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation", "reason"),
+    [
+        ("Add a hat to the dog", "the dog is not wearing a hat anymore", "reversed"),
+        ("Add a bird to the branch", "the bird is not there", "reversed"),
+        ("Make the sky blue", "the sky is not blue anymore", "negated"),
+        ("Add a hat to the dog", "the hat is not added", "negated"),
+    ],
+)
+def test_a_state_that_ended_against_the_edit_is_still_rejected(instruction, variation, reason):
+    assert check_variation(instruction, variation) == reason
+
+
+# break-16: the value a thing *had* ("was black", "used to be black") passed as the value the edit gives it.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the dog black", "the dog was black"),
+        ("Make the dog black", "the dog used to be black"),
+        ("Make the sky blue", "the sky was blue and is now grey"),
+        ("Make the dog bigger", "the dog was big and is now small"),
+    ],
+)
+def test_a_past_value_is_the_state_before(instruction, variation):
+    assert check_variation(instruction, variation) in ("attribute_swapped", "negated")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the sky blue", "the sky was grey and is now blue"),
+        ("Make the sky blue", "the sky was turned blue"),
+        ("Make the sky blue", "the sky was painted blue"),
+        ("Make the dog black", "the dog was blackened"),
+        ("Make the dog black", "the white dog was made black"),
+    ],
+)
+def test_a_value_the_edit_gave_is_kept(instruction, variation):
+    assert check_variation(instruction, variation) is None
+
+
+# break-16: everyday words for taking away, bringing back, keeping and switching passed as faithful rewrites.
+@pytest.mark.parametrize(
+    ("instruction", "variation", "reason"),
+    [
+        ("Add a hat to the dog", "the dog lost its hat", "reversed"),
+        ("Add a hat to the dog", "the hat was lifted off the dog", "reversed"),
+        ("Add a hat to the dog", "the dog's hat was knocked off", "reversed"),
+        ("Add a hat to the dog", "the dog's hat fell off", "reversed"),
+        ("Add a hat to the dog", "Take the hat from the dog", "reversed"),
+        ("Add a hat to the dog", "Strip the hat from the dog", "reversed"),
+        ("Add snow", "the snow melted", "reversed"),
+        ("Remove the bird", "a bird arrived", "reversed"),
+        ("Remove the bird", "the bird is back", "reversed"),
+        ("Remove the bird", "Return the bird", "reversed"),
+        ("Remove the car", "Draw a car", "reversed"),
+        ("Remove the bird", "Keep the bird", "negated"),
+        ("Remove the bird", "Leave the bird", "negated"),
+        ("Remove the car", "the car remains", "negated"),
+        ("Remove the car", "the car is still there", "negated"),
+        ("Turn on the lights", "Turn off the lights", "attribute_swapped"),
+        ("Turn on the lights", "the lights were switched off", "attribute_swapped"),
+        ("Turn the lamp off", "Switch the lamp on", "attribute_swapped"),
+    ],
+)
+def test_everyday_reversals_are_rejected(instruction, variation, reason):
+    assert check_variation(instruction, variation) == reason
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Remove the bird", "the bird flew away"),
+        ("Remove the hat from the dog", "Take the hat from the dog"),
+        ("Remove the car", "Leave the street without the car"),
+        ("Remove the snow", "the snow melted"),
+        ("Turn on the lights", "Switch the lights on"),
+        ("Turn off the lights", "the lights were switched off"),
+        ("Add a hat to the dog", "Put a hat on the dog"),
+        ("Keep the dog and remove the cat", "Remove the cat but keep the dog"),
+        ("Add a person sitting in the background", "Add a figure in the background, lost in thought"),
+        ("Remove the racket", "Withdraw the racket and create the illusion of a wet ground"),
+    ],
+)
+def test_everyday_words_that_agree_pass(instruction, variation):
+    assert check_variation(instruction, variation) is None
+
+
+def test_a_blank_or_missing_instruction_is_an_error_not_a_pass():
+    # break-16: check_variation("", anything) and check_variation(None, "add a hat") passed every variation
+    # (None was judged as the instruction "None").
+    with pytest.raises(ValueError, match="instruction must be a non-empty string, got ''"):
+        check_variation("", "Add a hat to the dog")
+    with pytest.raises(ValueError, match="instruction must be a non-empty string, got None"):
+        check_variation(None, "Add a hat to the dog")
+
+
+# break-16: "less" in front of the instruction's value turns the edit back.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the dog bigger", "the dog is less big"),
+        ("Make the dog bigger", "Make the dog less large"),
+        ("Make the sky blue", "Make the sky less blue"),
+    ],
+)
+def test_less_of_the_wanted_value_is_rejected(instruction, variation):
+    assert check_variation(instruction, variation) in ("attribute_swapped", "negated")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the dog smaller", "Make the dog less big"),
+        ("Make the room darker", "Make the room less bright"),
+        ("Make the sky less blue", "Make the sky a paler, less blue shade"),
+    ],
+)
+def test_less_of_the_opposite_value_passes(instruction, variation):
+    assert check_variation(instruction, variation) is None
+
+
+@pytest.mark.xfail(strict=True, reason="break-16: another object of the same edit passes (no lexicon of kinds)")
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [("Remove the car", "Remove the truck"), ("Add a hat to the dog", "Add a hat to the cat")],
+)
+def test_another_object_is_rejected(instruction, variation):
+    assert check_variation(instruction, variation) is not None
+
+
+# break-16: the instruction's own action said to have stopped passed as a faithful rewrite.
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the man smile", "the man is no longer smiling"),
+        ("Make the man smile", "the man stopped smiling"),
+        ("Make the dog jump", "the dog is not jumping anymore"),
+    ],
+)
+def test_the_edits_action_said_to_have_stopped_is_negated(instruction, variation):
+    assert check_variation(instruction, variation) == "negated"
+
+
+@pytest.mark.parametrize(
+    ("instruction", "variation"),
+    [
+        ("Make the man stop smiling", "the man is no longer smiling"),
+        ("Remove the smile from the man", "the man is no longer smiling"),
+        ("Make the man smile", "the man no longer frowns, he smiles"),
+    ],
+)
+def test_an_action_that_the_edit_stops_passes(instruction, variation):
+    assert check_variation(instruction, variation) is None
+
+
+def test_leaves_at_the_start_are_no_imperative_leave():
+    instruction = "put leaves on all of the tree like summertime"
+    assert check_variation(instruction, "leaves are now on all of the tree like summertime") is None
+
+
+def test_a_swap_both_ways_is_no_swapped_role():
+    instruction = "Change all the pencils to scissors and the scissors to pencils."
+    for variation in (
+        "all the pencils have been turned scissors and the scissors to pencils",
+        "Change the scissors to pencils and the pencils to scissors",
+    ):
+        assert check_variation(instruction, variation) is None
