@@ -527,8 +527,16 @@ def undo(
         history = doc.get(HISTORY_FIELD) or []
         live = _live_actions(history)
         mine_blind = [i for i in live if history[i].get("blind") and history[i].get("reviewer") == reviewer]
-        if doc.get(OVERLAP_FIELD) and _record(doc)["status"] == UNREVIEWED and mine_blind:
+        blind = bool(doc.get(OVERLAP_FIELD)) and _record(doc)["status"] == UNREVIEWED
+        if blind and mine_blind:
             return _unvote(doc, history, mine_blind[-1], reviewer)
+        if blind and live:
+            # The live actions are the other reviewers' blind reviews: naming whose and which would
+            # show them before all are in (and undoing one here would leave its vote counted).
+            raise ValueError(
+                f"pair_id {pair_id!r}: you have no blind review of this pair to undo; the others' stay hidden "
+                f"until all {doc[OVERLAP_FIELD]} are in"
+            )
         if not live:
             raise ValueError(f"pair_id {pair_id!r}: nothing to undo")
         position = live[-1]

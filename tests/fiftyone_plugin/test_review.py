@@ -261,3 +261,23 @@ def test_reviewed_pairs_carry_the_reviewers_caption(labelled):
     assert kept[second].captions[0] == "a blue square was added" and len(kept[second].captions) > 1
     sample_on_reference = dataset.select_group_slices(REFERENCE).match({"pair_id": second}).first()
     assert pair_of_sample(dataset, sample_on_reference.id) == second
+
+
+def test_undo_on_a_blind_pair_does_not_reveal_another_reviewers_vote(labelled):
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    flag(dataset, pair, "the circle is cut off", reviewer="ann")  # Ann's blind review: hidden until 2 are in
+    with pytest.raises(ValueError) as refused:
+        undo(dataset, pair, reviewer="bob")  # Bob presses Undo before he has reviewed it
+    message = str(refused.value)
+    assert "ann" not in message and "flag" not in message, message
+    with pytest.raises(ValueError) as refused:
+        undo(dataset, pair, reviewer="lead", anyone=True)  # not even a lead undoes a vote through the record
+    assert "ann" not in str(refused.value) and "flag" not in str(refused.value)
+    record = review_record(dataset, pair)
+    assert record["status"] == "unreviewed" and [v["reviewer"] for v in record["votes"]] == ["ann"]
+    assert record["version"] == 0
+
