@@ -528,6 +528,11 @@ def undo(
         live = _live_actions(history)
         mine_blind = [i for i in live if history[i].get("blind") and history[i].get("reviewer") == reviewer]
         blind = bool(doc.get(OVERLAP_FIELD)) and _record(doc)["status"] == UNREVIEWED
+        if blind and mine_blind and len(doc.get(VOTES_FIELD) or []) >= doc[OVERLAP_FIELD]:
+            raise ValueError(
+                f"pair_id {pair_id!r}: all {doc[OVERLAP_FIELD]} blind reviews are in, so the pair is settled on "
+                "them; a lead acts on it instead of undoing"
+            )
         if blind and mine_blind:
             return _unvote(doc, history, mine_blind[-1], reviewer)
         if blind and live:
@@ -576,7 +581,13 @@ def _unvote(doc, history, position, reviewer):
         "$push": {HISTORY_FIELD: entry},
         "$set": {"last_modified_at": now},
     }
-    return {f"{VOTES_FIELD}.reviewer": reviewer, f"{HISTORY_FIELD}.{len(history)}": {"$exists": False}}, update
+    # Withdrawn only while the others' reviews are not all in: k votes are a decision (settled next).
+    guard = {
+        f"{VOTES_FIELD}.reviewer": reviewer,
+        f"{VOTES_FIELD}.{doc[OVERLAP_FIELD] - 1}": {"$exists": False},
+        f"{HISTORY_FIELD}.{len(history)}": {"$exists": False},
+    }
+    return guard, update
 
 
 # ------------------------------------------------------------------------------------------- overlap
@@ -604,7 +615,10 @@ def _settle(dataset, pair_id: str, config: ReviewConfig) -> dict:
     """k blind reviews are in: the record takes their common decision, or ``disputed`` for a lead."""
 
     def build(doc, version):
-        votes = (doc.get(VOTES_FIELD) or [])[: doc[OVERLAP_FIELD]]
+        k = doc.get(OVERLAP_FIELD) or 0
+        votes = (doc.get(VOTES_FIELD) or [])[:k]
+        if not k or len(votes) < k:
+            raise ReviewConflict(f"pair {pair_id!r}: its blind reviews are not all in (a vote was withdrawn)")
         pairs = [votes_agree(a, b, config) for i, a in enumerate(votes) for b in votes[i + 1 :]]
         agree = all(ok for ok, _ in pairs)
         similarity = min(s for _, s in pairs) if pairs else 1.0
@@ -623,7 +637,9 @@ def _settle(dataset, pair_id: str, config: ReviewConfig) -> dict:
         )
         entry = _entry("settle", CONSENSUS, now, version + 1, _stored_record(doc), None, agree=agree)
         update = {"$set": {REVIEW_FIELD: record, "last_modified_at": now}, "$push": {HISTORY_FIELD: entry}}
-        return {f"{REVIEW_FIELD}.status": {"$in": [None, UNREVIEWED]}}, update
+        # Only on all k votes: a vote withdrawn meanwhile leaves the pair waiting, never settled on fewer.
+        settles = {f"{REVIEW_FIELD}.status": {"$in": [None, UNREVIEWED]}}
+        return {**settles, f"{VOTES_FIELD}.{k - 1}": {"$exists": True}}, update
 
     try:
         return _write(dataset, pair_id, build, None, config)

@@ -281,3 +281,33 @@ def test_undo_on_a_blind_pair_does_not_reveal_another_reviewers_vote(labelled):
     assert record["status"] == "unreviewed" and [v["reviewer"] for v in record["votes"]] == ["ann"]
     assert record["version"] == 0
 
+
+
+def test_a_blind_review_is_never_settled_on_fewer_votes_than_reviewers(labelled, monkeypatch):
+    import fiftyone_plugin.review as review
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    edit(dataset, pair, "a red circle was added", reviewer="ann")
+    settle = review._settle
+
+    def ann_undoes_between_bobs_vote_and_its_settle(*args, **kwargs):
+        try:
+            undo(dataset, pair, reviewer="ann")  # both votes are in: the decision is the two reviewers'
+        except ValueError:
+            pass
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(review, "_settle", ann_undoes_between_bobs_vote_and_its_settle)
+    flag(dataset, pair, "the images are the same", reviewer="bob")
+    monkeypatch.setattr(review, "_settle", settle)
+    record = review_record(dataset, pair)
+    # Either both votes stand and the pair is settled on them, or Ann's vote is gone and it waits for a
+    # second reviewer: never Bob's vote alone taken as the reviewers' agreement.
+    if record["status"] == "unreviewed":
+        assert [v["reviewer"] for v in record["votes"]] == ["bob"] and record["agreement"] is None
+    else:
+        assert sorted(record["agreement"]["reviewers"]) == ["ann", "bob"], record
+        assert record["status"] == "disputed"
