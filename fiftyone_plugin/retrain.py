@@ -112,11 +112,11 @@ def plan_retraining(samples, caption_field: str, retrain: RetrainConfig = Retrai
         )
     reviewed_ids = {p.id for p in reviewed}
     source = replay_samples if replay_samples is not None else dataset.match_tags("train")
-    candidates = [p for p in dataset_to_pairs(source) if p.id not in reviewed_ids and p.captions]
+    # Never a test-split pair, even with include_test (which lets *reviewed* test pairs train): the test
+    # references measure what retraining forgot, and a pair replayed there would be measured on itself.
+    candidates = [p for p in dataset_to_pairs(source) if p.id not in reviewed_ids and p.captions and p.split != "test"]
     if replay_samples is None:
         candidates = [p for p in candidates if p.split == "train"]
-    elif not retrain.include_test:
-        candidates = [p for p in candidates if p.split != "test"]
     wanted = round(retrain.replay_ratio * len(training))
     replay = random.Random(retrain.seed).sample(candidates, min(wanted, len(candidates)))
     replay = [replace(p, split="train") for p in replay]

@@ -282,7 +282,6 @@ def test_undo_on_a_blind_pair_does_not_reveal_another_reviewers_vote(labelled):
     assert record["version"] == 0
 
 
-
 def test_a_blind_review_is_never_settled_on_fewer_votes_than_reviewers(labelled, monkeypatch):
     import fiftyone_plugin.review as review
     from fiftyone_plugin.review_overlap import set_overlap

@@ -119,3 +119,16 @@ def test_retraining_can_be_cancelled_while_it_trains_and_writes_nothing(reviewed
             cancelled=cancelled,
         )
     assert not dataset.has_sample_field("idc_caption_retrained")
+
+
+def test_test_pairs_measured_before_and_after_are_never_trained_on(reviewed):
+    dataset, statuses, test_ids = reviewed
+    # The lead replays from the whole dataset and lets reviewed test pairs train (include_test).
+    plan = plan_retraining(
+        dataset, "idc_caption", RetrainConfig(include_test=True, replay_ratio=10.0, test_pairs=1000), dataset
+    )
+    trained = {p.id for p in plan["training"] + plan["validation"] + plan["replay"]}
+    measured = {p.id for p in plan["tests"]}
+    assert measured, "the comparison on the dataset's test references needs test pairs"
+    # "What retraining forgot" cannot be measured on pairs it has just been trained on.
+    assert not trained & measured, sorted(trained & measured)
