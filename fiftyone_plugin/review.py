@@ -601,10 +601,14 @@ def caption_similarity(a: str | None, b: str | None) -> float:
 
 
 def votes_agree(a: dict, b: dict, config: ReviewConfig = DEFAULT_CONFIG) -> tuple[bool, float]:
-    """Whether two blind reviews agree: same status, and for two edits captions at least
-    ``agreement_rouge_l`` alike (ROUGE-L). Returns ``(agree, similarity)``."""
+    """Whether two blind reviews agree: same status, for two edits captions at least
+    ``agreement_rouge_l`` alike (ROUGE-L), for two accepts the very same caption (each accepted the
+    text they were shown: from another caption field, or after a new captioning job, it differs and
+    the pair would be stored with a caption one of them never accepted). Returns ``(agree, similarity)``."""
     if a.get("status") != b.get("status"):
         return False, 0.0
+    if a.get("status") == ACCEPTED and a.get("caption") != b.get("caption"):
+        return False, caption_similarity(a.get("caption"), b.get("caption"))
     if a.get("status") == EDITED:
         similarity = caption_similarity(a.get("caption"), b.get("caption"))
         return similarity >= config.agreement_rouge_l, similarity

@@ -310,3 +310,17 @@ def test_a_blind_review_is_never_settled_on_fewer_votes_than_reviewers(labelled,
     else:
         assert sorted(record["agreement"]["reviewers"]) == ["ann", "bob"], record
         assert record["status"] == "disputed"
+
+
+def test_two_blind_accepts_of_different_captions_are_not_an_agreement(labelled):
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    pair = ids[0]
+    write_pair_values(dataset, "idc_caption_v2", {pair: "a green triangle was removed"})
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    accept(dataset, pair, "idc_caption", f"caption of {pair}", reviewer="ann")
+    record = accept(dataset, pair, "idc_caption_v2", "a green triangle was removed", reviewer="bob")
+    # Bob never accepted Ann's caption: the pair must not be stored as accepted with it on both their words.
+    assert not (record["status"] == "accepted" and record["caption"] == f"caption of {pair}"), record
+    assert record["status"] == "disputed" and record["agreement"]["agree"] is False
