@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 
+import fiftyone as fo
 import fiftyone.core.evaluation as foev
 
 from fiftyone_plugin.dataset import GROUP_FIELD, MODIFIED, REFERENCE, check_grouped, dataset_to_pairs
@@ -197,7 +198,12 @@ def evaluate_idc_captions(
         sample_of = dict(zip(pair_ids, modified_ids))
         for flag, suffix in CHANGE_FLAGS.items():
             values = {sample_of[pid]: flags[flag] for pid, flags in level.per_sample.items()}
-            dataset.set_values(f"{eval_key}_{suffix}", values, key_field="id")
+            name = f"{eval_key}_{suffix}"
+            if not dataset.has_sample_field(name):
+                # Declared: when no caption could be read every flag is None, from which FiftyOne
+                # cannot infer a type (and the run failed after the scores were written).
+                dataset.add_sample_field(name, fo.BooleanField)
+            dataset.set_values(name, values, key_field="id")
     results = IDCCaptionEvaluationResults(
         samples,
         config,

@@ -144,3 +144,15 @@ def test_free_text_references_get_no_change_level_figures(idc_dataset):
     assert idc_dataset.has_sample_field("free_cider")
     idc_dataset.rename_evaluation("free", "free2")  # no change-level fields to rename: no error
     idc_dataset.delete_evaluation("free2")
+
+
+def test_captions_that_cannot_be_read_are_scored_and_leave_their_change_flags_empty(idc_dataset):
+    """A young model's captions (or a retrained one's, on held-out pairs) that no reader can read: the
+    run is stored with empty per-pair flags instead of failing after the captions were written."""
+    _caption(idc_dataset, "gibberish", lambda refs: "zq zq zq")
+    test = idc_dataset.match_tags("test")
+    results = evaluate_idc_captions(test, "gibberish", "gib", baselines=False)
+    assert results.change_level is not None and results.change_level["true_negative_rate"] == 0.0
+    modified = test.select_group_slices(MODIFIED)
+    assert set(modified.values("gib_false_change")) == {None}
+    assert set(modified.values("gib_hallucinated")) == {None}
