@@ -7,7 +7,9 @@ asked (``include_test``); they join the held-out pairs instead, and their count 
 reviewed pairs are mixed with the data the model learnt from (the dataset's train split, or a view
 the user picks) at ``replay_ratio`` replayed pairs per reviewed one, so that it does not forget.
 
-The comparison is reported three ways, each on exactly the same pairs before and after:
+The comparison is reported three ways, each on exactly the same pairs before and after, both captioned
+now by the old and the new model with the same decoding (never the stored captions the reviewers saw:
+they may come from other decoding, another model or a hand):
 
 * held-out **edited** pairs: where the old model was wrong, against the reviewers' corrections;
 * held-out **accepted** pairs: where it was right. Their reference *is* the old model's caption, so this
@@ -175,10 +177,13 @@ def retrain_on_reviewed(
 
     network = load_model(start, for_training=True)
     before_field = f"{new_field}_before"
-    if plan["tests"]:
-        report(0.02, f"the old model captions {len(plan['tests'])} test pairs")
-        network.eval()
-        before = caption_idc_pairs(network, plan["tests"], generation)
+    # Every compared pair is captioned by the old model now, as the new one will caption it: the stored
+    # captions of ``caption_field`` may come from other decoding (more beams), another model or a hand,
+    # and a difference would then be the comparison's, not the training's.
+    compared = plan["held_edited"] + plan["held_accepted"] + plan["tests"]
+    report(0.02, f"the old model captions {len(compared)} held-out and test pairs")
+    network.eval()
+    before = caption_idc_pairs(network, compared, generation)
     if stop():
         raise Cancelled("retraining cancelled before training; nothing was written")
 
@@ -205,29 +210,27 @@ def retrain_on_reviewed(
         on_step=on_step,
         overwrite=overwrite,
     )
-    compared = plan["held_edited"] + plan["held_accepted"] + plan["tests"]
     report(0.75, f"the new model captions {len(compared)} held-out and test pairs")
     network.eval()
     after = caption_idc_pairs(network, compared, generation)
     model_dir = str(Path(result.model_dir).resolve())
     write_captions(dataset, new_field, after, model_spec=model_dir)
-    if plan["tests"]:
-        write_captions(dataset, before_field, before, model_spec=start)
+    write_captions(dataset, before_field, before, model_spec=start)
 
     report(0.85, "evaluating before and after")
     comparisons = {}
     subsets = (
-        ("held_out_edited", plan["held_edited"], caption_field, "reviewed"),
-        ("held_out_accepted", plan["held_accepted"], caption_field, "reviewed"),
-        ("test_references", plan["tests"], before_field, "captions"),
+        ("held_out_edited", plan["held_edited"], "reviewed"),
+        ("held_out_accepted", plan["held_accepted"], "reviewed"),
+        ("test_references", plan["tests"], "captions"),
     )
-    for name, pairs, old_field, references in subsets:
+    for name, pairs, references in subsets:
         if not pairs:
             comparisons[name] = {"pairs": 0, "table": None}
             continue
         view = dataset.match({"pair_id": {"$in": [p.id for p in pairs]}})
         keys = (f"{eval_key}_{name}_before", f"{eval_key}_{name}_after")
-        evaluate_idc_captions(view, old_field, keys[0], baselines=False, references=references)
+        evaluate_idc_captions(view, before_field, keys[0], baselines=False, references=references)
         evaluate_idc_captions(view, new_field, keys[1], baselines=False, references=references)
         comparisons[name] = {"pairs": len(pairs), "eval_keys": list(keys), "table": compare_runs(dataset, *keys)}
     comparisons["held_out_accepted"]["note"] = ACCEPTED_NOTE
