@@ -692,7 +692,8 @@ def time_per_pair(samples) -> dict:
     modified = modified_samples(samples).mongo([{"$match": decided}])
     by_reviewer: dict[str, list[float]] = {}
     for history in modified.values(HISTORY_FIELD, _raw=True):
-        for entry in history or []:
+        history = history or []
+        for entry in (history[i] for i in _live_actions(history)):  # an undone decision is no decision
             seconds = entry.get("seconds")
             if seconds is not None and entry.get("action") in ACTIONS:
                 by_reviewer.setdefault(entry.get("reviewer") or "unknown", []).append(seconds)

@@ -324,3 +324,14 @@ def test_two_blind_accepts_of_different_captions_are_not_an_agreement(labelled):
     # Bob never accepted Ann's caption: the pair must not be stored as accepted with it on both their words.
     assert not (record["status"] == "accepted" and record["caption"] == f"caption of {pair}"), record
     assert record["status"] == "disputed" and record["agreement"]["agree"] is False
+
+
+def test_time_per_pair_counts_only_decisions_that_stand(labelled):
+    from fiftyone_plugin.review import time_per_pair
+
+    dataset, ids = labelled
+    accept(dataset, ids[0], "idc_caption", reviewer="ann", seconds=2.0)
+    undo(dataset, ids[0], reviewer="ann")  # a slip of the key: taken back
+    edit(dataset, ids[0], "the red circle moved", reviewer="ann", seconds=10.0)
+    flag(dataset, ids[1], "blurry", reviewer="ann", seconds=12.0)
+    assert time_per_pair(dataset) == {"ann": {"decisions": 2, "median_s": 11.0}}
