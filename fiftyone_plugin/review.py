@@ -372,6 +372,13 @@ def _decide(
         now = _now()
         extra_guard = guard(doc) if guard else {}
         if doc.get(OVERLAP_FIELD) and _record(doc)["status"] == UNREVIEWED:
+            if len(doc.get(VOTES_FIELD) or []) >= doc[OVERLAP_FIELD]:
+                # The last voter stopped before settling: settle now, and show the reviewer the outcome.
+                raise ReviewConflict(
+                    f"pair {pair_id!r}: its {doc[OVERLAP_FIELD]} blind reviews are all in, so it is settled on "
+                    "them; nothing of yours was stored: look at it again before acting",
+                    record=review_record(dataset, pair_id, config),
+                )
             return _vote(doc, version, action, values, reviewer, now, seconds, config, extra_guard)
         record = _embedded(
             status=ACTIONS[action],

@@ -335,3 +335,23 @@ def test_time_per_pair_counts_only_decisions_that_stand(labelled):
     edit(dataset, ids[0], "the red circle moved", reviewer="ann", seconds=10.0)
     flag(dataset, ids[1], "blurry", reviewer="ann", seconds=12.0)
     assert time_per_pair(dataset) == {"ann": {"decisions": 2, "median_s": 11.0}}
+
+
+def test_acting_on_a_blind_pair_whose_votes_are_all_in_but_unsettled_says_so(labelled, monkeypatch):
+    import fiftyone_plugin.review as review
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    pair = ids[0]
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    accept(dataset, pair, "idc_caption", f"caption of {pair}", reviewer="ann")
+    settle = review._settle
+    monkeypatch.setattr(review, "_settle", lambda *args, **kwargs: None)  # Bob's process stops after his vote
+    accept(dataset, pair, "idc_caption", f"caption of {pair}", reviewer="bob")
+    monkeypatch.setattr(review, "_settle", settle)
+    with pytest.raises(ReviewConflict) as refused:
+        accept(dataset, pair, "idc_caption", f"caption of {pair}", reviewer="carl")
+    assert "changed since you saw it (you saw" not in str(refused.value), str(refused.value)  # the caption did not
+    assert "blind reviews are all in" in str(refused.value)
+    assert refused.value.record["status"] == "accepted" and refused.value.record["agreement"]["agree"]
+    assert [e["reviewer"] for e in history(dataset, pair)] == ["ann", "bob", "overlap"]
