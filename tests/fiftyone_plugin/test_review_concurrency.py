@@ -173,3 +173,53 @@ def test_two_processes_working_one_queue_never_get_the_same_pair(shapes_pairs):
         assert sorted(got["ann"] + got["bob"]) == sorted(p.id for p in pairs)
     finally:
         dataset.delete()
+
+
+def _edit_and_undo(name, pair_id, reviewer, undoes, barrier, results):
+    """One reviewer's process: edit the pair, and (if ``undoes``) take it back, 20 times."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.review import ReviewConflict, edit, review_record, undo
+
+    dataset = fo.load_dataset(name)
+    review_record(dataset, pair_id)
+    barrier.wait()
+    done = {"edits": [], "undos": 0, "refused": 0}
+    for i in range(20):
+        caption = f"{reviewer} edit {i}"
+        edit(dataset, pair_id, caption, reviewer=reviewer)
+        done["edits"].append(caption)
+        if undoes:
+            try:
+                undo(dataset, pair_id, reviewer=reviewer)
+                done["undos"] += 1
+            except (ValueError, ReviewConflict) as refused:
+                assert "only they can undo it" in str(refused) or "changed since" in str(refused), str(refused)
+                done["refused"] += 1
+    results.put((reviewer, done))
+
+
+@pytest.mark.distributed
+def test_undo_racing_another_reviewers_edits_only_ever_undoes_the_undoers_own_action(shared_dataset):
+    pair_id = shared_dataset.select_group_slices(MODIFIED).first().pair_id
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [
+        context.Process(
+            target=_edit_and_undo, args=(shared_dataset.name, pair_id, name, name == "ann", barrier, results)
+        )
+        for name in ("ann", "bob")
+    ]
+    for worker in workers:
+        worker.start()
+    done = dict(results.get(timeout=300) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    history = _history(shared_dataset, pair_id)
+    edits = [e for e in history if e["action"] == "edit"]
+    assert sorted(e["caption"] for e in edits) == sorted(done["ann"]["edits"] + done["bob"]["edits"])
+    undos = [e for e in history if e["action"] == "undo"]
+    assert len(undos) == done["ann"]["undos"]
+    for entry in undos:  # each undo took back one of Ann's own edits, never one of Bob's
+        assert entry["reviewer"] == "ann" and history[entry["undoes"]]["reviewer"] == "ann"
