@@ -7,7 +7,9 @@ asked (``include_test``); they join the held-out pairs instead, and their count 
 reviewed pairs are mixed with the data the model learnt from (the dataset's train split, or a view
 the user picks) at ``replay_ratio`` replayed pairs per reviewed one, so that it does not forget.
 
-The comparison is reported three ways, each on exactly the same pairs before and after:
+The comparison is reported three ways, each on exactly the same pairs before and after, both captioned
+now by the old and the new model with the same decoding (never the stored captions the reviewers saw:
+they may come from other decoding, another model or a hand):
 
 * held-out **edited** pairs: where the old model was wrong, against the reviewers' corrections;
 * held-out **accepted** pairs: where it was right. Their reference *is* the old model's caption, so this
@@ -126,11 +128,11 @@ def plan_retraining(samples, caption_field: str, retrain: RetrainConfig = Retrai
         )
     reviewed_ids = {p.id for p in reviewed}
     source = replay_samples if replay_samples is not None else dataset.match_tags("train")
-    candidates = [p for p in dataset_to_pairs(source) if p.id not in reviewed_ids and p.captions]
+    # Never a test-split pair, even with include_test (which lets *reviewed* test pairs train): the test
+    # references measure what retraining forgot, and a pair replayed there would be measured on itself.
+    candidates = [p for p in dataset_to_pairs(source) if p.id not in reviewed_ids and p.captions and p.split != "test"]
     if replay_samples is None:
         candidates = [p for p in candidates if p.split == "train"]
-    elif not retrain.include_test:
-        candidates = [p for p in candidates if p.split != "test"]
     wanted = round(retrain.replay_ratio * len(training))
     replay = random.Random(retrain.seed).sample(candidates, min(wanted, len(candidates)))
     replay = [replace(p, split="train") for p in replay]

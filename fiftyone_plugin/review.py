@@ -372,6 +372,13 @@ def _decide(
         now = _now()
         extra_guard = guard(doc) if guard else {}
         if doc.get(OVERLAP_FIELD) and _record(doc)["status"] == UNREVIEWED:
+            if len(doc.get(VOTES_FIELD) or []) >= doc[OVERLAP_FIELD]:
+                # The last voter stopped before settling: settle now, and show the reviewer the outcome.
+                raise ReviewConflict(
+                    f"pair {pair_id!r}: its {doc[OVERLAP_FIELD]} blind reviews are all in, so it is settled on "
+                    "them; nothing of yours was stored: look at it again before acting",
+                    record=review_record(dataset, pair_id, config),
+                )
             return _vote(doc, version, action, values, reviewer, now, seconds, config, extra_guard)
         record = _embedded(
             status=ACTIONS[action],
@@ -527,8 +534,21 @@ def undo(
         history = doc.get(HISTORY_FIELD) or []
         live = _live_actions(history)
         mine_blind = [i for i in live if history[i].get("blind") and history[i].get("reviewer") == reviewer]
-        if doc.get(OVERLAP_FIELD) and _record(doc)["status"] == UNREVIEWED and mine_blind:
+        blind = bool(doc.get(OVERLAP_FIELD)) and _record(doc)["status"] == UNREVIEWED
+        if blind and mine_blind and len(doc.get(VOTES_FIELD) or []) >= doc[OVERLAP_FIELD]:
+            raise ValueError(
+                f"pair_id {pair_id!r}: all {doc[OVERLAP_FIELD]} blind reviews are in, so the pair is settled on "
+                "them; a lead acts on it instead of undoing"
+            )
+        if blind and mine_blind:
             return _unvote(doc, history, mine_blind[-1], reviewer)
+        if blind and live:
+            # The live actions are the other reviewers' blind reviews: naming whose and which would
+            # show them before all are in (and undoing one here would leave its vote counted).
+            raise ValueError(
+                f"pair_id {pair_id!r}: you have no blind review of this pair to undo; the others' stay hidden "
+                f"until all {doc[OVERLAP_FIELD]} are in"
+            )
         if not live:
             raise ValueError(f"pair_id {pair_id!r}: nothing to undo")
         position = live[-1]
@@ -568,7 +588,13 @@ def _unvote(doc, history, position, reviewer):
         "$push": {HISTORY_FIELD: entry},
         "$set": {"last_modified_at": now},
     }
-    return {f"{VOTES_FIELD}.reviewer": reviewer, f"{HISTORY_FIELD}.{len(history)}": {"$exists": False}}, update
+    # Withdrawn only while the others' reviews are not all in: k votes are a decision (settled next).
+    guard = {
+        f"{VOTES_FIELD}.reviewer": reviewer,
+        f"{VOTES_FIELD}.{doc[OVERLAP_FIELD] - 1}": {"$exists": False},
+        f"{HISTORY_FIELD}.{len(history)}": {"$exists": False},
+    }
+    return guard, update
 
 
 # ------------------------------------------------------------------------------------------- overlap
@@ -582,10 +608,14 @@ def caption_similarity(a: str | None, b: str | None) -> float:
 
 
 def votes_agree(a: dict, b: dict, config: ReviewConfig = DEFAULT_CONFIG) -> tuple[bool, float]:
-    """Whether two blind reviews agree: same status, and for two edits captions at least
-    ``agreement_rouge_l`` alike (ROUGE-L). Returns ``(agree, similarity)``."""
+    """Whether two blind reviews agree: same status, for two edits captions at least
+    ``agreement_rouge_l`` alike (ROUGE-L), for two accepts the very same caption (each accepted the
+    text they were shown: from another caption field, or after a new captioning job, it differs and
+    the pair would be stored with a caption one of them never accepted). Returns ``(agree, similarity)``."""
     if a.get("status") != b.get("status"):
         return False, 0.0
+    if a.get("status") == ACCEPTED and a.get("caption") != b.get("caption"):
+        return False, caption_similarity(a.get("caption"), b.get("caption"))
     if a.get("status") == EDITED:
         similarity = caption_similarity(a.get("caption"), b.get("caption"))
         return similarity >= config.agreement_rouge_l, similarity
@@ -596,7 +626,10 @@ def _settle(dataset, pair_id: str, config: ReviewConfig) -> dict:
     """k blind reviews are in: the record takes their common decision, or ``disputed`` for a lead."""
 
     def build(doc, version):
-        votes = (doc.get(VOTES_FIELD) or [])[: doc[OVERLAP_FIELD]]
+        k = doc.get(OVERLAP_FIELD) or 0
+        votes = (doc.get(VOTES_FIELD) or [])[:k]
+        if not k or len(votes) < k:
+            raise ReviewConflict(f"pair {pair_id!r}: its blind reviews are not all in (a vote was withdrawn)")
         pairs = [votes_agree(a, b, config) for i, a in enumerate(votes) for b in votes[i + 1 :]]
         agree = all(ok for ok, _ in pairs)
         similarity = min(s for _, s in pairs) if pairs else 1.0
@@ -615,7 +648,9 @@ def _settle(dataset, pair_id: str, config: ReviewConfig) -> dict:
         )
         entry = _entry("settle", CONSENSUS, now, version + 1, _stored_record(doc), None, agree=agree)
         update = {"$set": {REVIEW_FIELD: record, "last_modified_at": now}, "$push": {HISTORY_FIELD: entry}}
-        return {f"{REVIEW_FIELD}.status": {"$in": [None, UNREVIEWED]}}, update
+        # Only on all k votes: a vote withdrawn meanwhile leaves the pair waiting, never settled on fewer.
+        settles = {f"{REVIEW_FIELD}.status": {"$in": [None, UNREVIEWED]}}
+        return {**settles, f"{VOTES_FIELD}.{k - 1}": {"$exists": True}}, update
 
     try:
         return _write(dataset, pair_id, build, None, config)
@@ -664,7 +699,8 @@ def time_per_pair(samples) -> dict:
     modified = modified_samples(samples).mongo([{"$match": decided}])
     by_reviewer: dict[str, list[float]] = {}
     for history in modified.values(HISTORY_FIELD, _raw=True):
-        for entry in history or []:
+        history = history or []
+        for entry in (history[i] for i in _live_actions(history)):  # an undone decision is no decision
             seconds = entry.get("seconds")
             if seconds is not None and entry.get("action") in ACTIONS:
                 by_reviewer.setdefault(entry.get("reviewer") or "unknown", []).append(seconds)

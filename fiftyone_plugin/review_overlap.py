@@ -61,10 +61,13 @@ def set_overlap(samples, share: float, reviewers: int = 2) -> dict:
     chosen = [i for i, p in zip(ids, pair_ids) if in_overlap(p, config.overlap_share)]
     collection = _collection(dataset)
     unsettled = {f"{REVIEW_FIELD}.status": {"$in": [None, UNREVIEWED]}}
-    # Pairs whose blind reviews have begun keep them; the others follow the new share.
+    # Pairs whose blind reviews have begun keep them; the others follow the new share. Only pairs
+    # that leave the overlap are unset: a pair that stays blind is never open to a single reviewer's
+    # decision, even between these two writes or when the process stops between them.
     not_begun = {f"{VOTES_FIELD}.0": {"$exists": False}}
     collection.update_many(
-        {"_id": {"$in": ids}, OVERLAP_FIELD: {"$gt": 0}, **unsettled, **not_begun}, {"$unset": {OVERLAP_FIELD: ""}}
+        {"_id": {"$in": ids, "$nin": chosen}, OVERLAP_FIELD: {"$gt": 0}, **unsettled, **not_begun},
+        {"$unset": {OVERLAP_FIELD: ""}},
     )
     if chosen:
         collection.update_many(

@@ -169,3 +169,15 @@ def test_a_run_whose_change_flags_are_all_none_is_stored_whole(idc_dataset):
     assert idc_dataset.load_evaluation_results("g").change_level == results.change_level
     assert set(modified.values("g_false_change")) == {None} and set(modified.values("g_hallucinated")) == {None}
     assert modified.match(fo.ViewField("g_false_change") == True).count() == 0  # noqa: E712
+
+
+def test_captions_that_cannot_be_read_are_scored_and_leave_their_change_flags_empty(idc_dataset):
+    """A young model's captions (or a retrained one's, on held-out pairs) that no reader can read: the
+    run is stored with empty per-pair flags instead of failing after the captions were written."""
+    _caption(idc_dataset, "gibberish", lambda refs: "zq zq zq")
+    test = idc_dataset.match_tags("test")
+    results = evaluate_idc_captions(test, "gibberish", "gib", baselines=False)
+    assert results.change_level is not None and results.change_level["true_negative_rate"] == 0.0
+    modified = test.select_group_slices(MODIFIED)
+    assert set(modified.values("gib_false_change")) == {None}
+    assert set(modified.values("gib_hallucinated")) == {None}

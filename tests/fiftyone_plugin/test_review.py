@@ -261,3 +261,97 @@ def test_reviewed_pairs_carry_the_reviewers_caption(labelled):
     assert kept[second].captions[0] == "a blue square was added" and len(kept[second].captions) > 1
     sample_on_reference = dataset.select_group_slices(REFERENCE).match({"pair_id": second}).first()
     assert pair_of_sample(dataset, sample_on_reference.id) == second
+
+
+def test_undo_on_a_blind_pair_does_not_reveal_another_reviewers_vote(labelled):
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    flag(dataset, pair, "the circle is cut off", reviewer="ann")  # Ann's blind review: hidden until 2 are in
+    with pytest.raises(ValueError) as refused:
+        undo(dataset, pair, reviewer="bob")  # Bob presses Undo before he has reviewed it
+    message = str(refused.value)
+    assert "ann" not in message and "flag" not in message, message
+    with pytest.raises(ValueError) as refused:
+        undo(dataset, pair, reviewer="lead", anyone=True)  # not even a lead undoes a vote through the record
+    assert "ann" not in str(refused.value) and "flag" not in str(refused.value)
+    record = review_record(dataset, pair)
+    assert record["status"] == "unreviewed" and [v["reviewer"] for v in record["votes"]] == ["ann"]
+    assert record["version"] == 0
+
+
+def test_a_blind_review_is_never_settled_on_fewer_votes_than_reviewers(labelled, monkeypatch):
+    import fiftyone_plugin.review as review
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    edit(dataset, pair, "a red circle was added", reviewer="ann")
+    settle = review._settle
+
+    def ann_undoes_between_bobs_vote_and_its_settle(*args, **kwargs):
+        try:
+            undo(dataset, pair, reviewer="ann")  # both votes are in: the decision is the two reviewers'
+        except ValueError:
+            pass
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(review, "_settle", ann_undoes_between_bobs_vote_and_its_settle)
+    flag(dataset, pair, "the images are the same", reviewer="bob")
+    monkeypatch.setattr(review, "_settle", settle)
+    record = review_record(dataset, pair)
+    # Either both votes stand and the pair is settled on them, or Ann's vote is gone and it waits for a
+    # second reviewer: never Bob's vote alone taken as the reviewers' agreement.
+    if record["status"] == "unreviewed":
+        assert [v["reviewer"] for v in record["votes"]] == ["bob"] and record["agreement"] is None
+    else:
+        assert sorted(record["agreement"]["reviewers"]) == ["ann", "bob"], record
+        assert record["status"] == "disputed"
+
+
+def test_two_blind_accepts_of_different_captions_are_not_an_agreement(labelled):
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    pair = ids[0]
+    write_pair_values(dataset, "idc_caption_v2", {pair: "a green triangle was removed"})
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    accept(dataset, pair, "idc_caption", f"caption of {pair}", reviewer="ann")
+    record = accept(dataset, pair, "idc_caption_v2", "a green triangle was removed", reviewer="bob")
+    # Bob never accepted Ann's caption: the pair must not be stored as accepted with it on both their words.
+    assert not (record["status"] == "accepted" and record["caption"] == f"caption of {pair}"), record
+    assert record["status"] == "disputed" and record["agreement"]["agree"] is False
+
+
+def test_time_per_pair_counts_only_decisions_that_stand(labelled):
+    from fiftyone_plugin.review import time_per_pair
+
+    dataset, ids = labelled
+    accept(dataset, ids[0], "idc_caption", reviewer="ann", seconds=2.0)
+    undo(dataset, ids[0], reviewer="ann")  # a slip of the key: taken back
+    edit(dataset, ids[0], "the red circle moved", reviewer="ann", seconds=10.0)
+    flag(dataset, ids[1], "blurry", reviewer="ann", seconds=12.0)
+    assert time_per_pair(dataset) == {"ann": {"decisions": 2, "median_s": 11.0}}
+
+
+def test_acting_on_a_blind_pair_whose_votes_are_all_in_but_unsettled_says_so(labelled, monkeypatch):
+    import fiftyone_plugin.review as review
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    pair = ids[0]
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    accept(dataset, pair, "idc_caption", f"caption of {pair}", reviewer="ann")
+    settle = review._settle
+    monkeypatch.setattr(review, "_settle", lambda *args, **kwargs: None)  # Bob's process stops after his vote
+    accept(dataset, pair, "idc_caption", f"caption of {pair}", reviewer="bob")
+    monkeypatch.setattr(review, "_settle", settle)
+    with pytest.raises(ReviewConflict) as refused:
+        accept(dataset, pair, "idc_caption", f"caption of {pair}", reviewer="carl")
+    assert "changed since you saw it (you saw" not in str(refused.value), str(refused.value)  # the caption did not
+    assert "blind reviews are all in" in str(refused.value)
+    assert refused.value.record["status"] == "accepted" and refused.value.record["agreement"]["agree"]
+    assert [e["reviewer"] for e in history(dataset, pair)] == ["ann", "bob", "overlap"]

@@ -124,3 +124,102 @@ def test_blind_reviews_are_settled_even_when_the_last_voter_dies_between_two_wri
     assert settled["status"] == "edited" and settled["agreement"]["agree"]
     assert settled["caption"] == "the red circle was added"
     assert agreement_report(shared_dataset)["settled"] == 1
+
+
+def _work_the_queue(name, reviewer, barrier, results):
+    """One reviewer's process: Next in queue, flag the pair, Next ... until the queue is empty."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.review import ensure_review_fields, flag
+    from fiftyone_plugin.review_queue import next_in_queue, queue_count
+
+    dataset = fo.load_dataset(name)
+    ensure_review_fields(dataset)  # connect, declare and index before the race starts
+    queue_count(dataset, "idc_caption")
+    barrier.wait()
+    got, previous = [], None
+    while (pair := next_in_queue(dataset, "idc_caption", after_pair=previous, reviewer=reviewer)) is not None:
+        got.append(pair)
+        flag(dataset, pair, f"seen by {reviewer}", reviewer=reviewer)
+        previous = pair
+    results.put((reviewer, got))
+
+
+@pytest.mark.distributed
+def test_two_processes_working_one_queue_never_get_the_same_pair(shapes_pairs):
+    from fiftyone_plugin.review import HISTORY_FIELD
+
+    pairs = shapes_pairs[:30]
+    dataset = pairs_to_dataset(pairs, name=f"idc-review-queue-{os.getpid()}", persistent=True, overwrite=True)
+    try:
+        write_pair_values(dataset, "idc_caption", {p.id: f"caption of {p.id}" for p in pairs})
+        context = multiprocessing.get_context("spawn")
+        barrier, results = context.Barrier(2), context.Queue()
+        workers = [
+            context.Process(target=_work_the_queue, args=(dataset.name, name, barrier, results))
+            for name in ("ann", "bob")
+        ]
+        for worker in workers:
+            worker.start()
+        got = dict(results.get(timeout=300) for _ in workers)
+        for worker in workers:
+            worker.join(timeout=60)
+            assert worker.exitcode == 0
+        assert not set(got["ann"]) & set(got["bob"]) and got["ann"] and got["bob"]
+        # Every pair was given out, each once, and reviewed once.
+        dataset.reload()
+        histories = dataset.select_group_slices(MODIFIED).values(HISTORY_FIELD, _raw=True)
+        assert all(len(h or []) == 1 for h in histories)
+        assert sorted(got["ann"] + got["bob"]) == sorted(p.id for p in pairs)
+    finally:
+        dataset.delete()
+
+
+def _edit_and_undo(name, pair_id, reviewer, undoes, barrier, results):
+    """One reviewer's process: edit the pair, and (if ``undoes``) take it back, 20 times."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.review import ReviewConflict, edit, review_record, undo
+
+    dataset = fo.load_dataset(name)
+    review_record(dataset, pair_id)
+    barrier.wait()
+    done = {"edits": [], "undos": 0, "refused": 0}
+    for i in range(20):
+        caption = f"{reviewer} edit {i}"
+        edit(dataset, pair_id, caption, reviewer=reviewer)
+        done["edits"].append(caption)
+        if undoes:
+            try:
+                undo(dataset, pair_id, reviewer=reviewer)
+                done["undos"] += 1
+            except (ValueError, ReviewConflict) as refused:
+                assert "only they can undo it" in str(refused) or "changed since" in str(refused), str(refused)
+                done["refused"] += 1
+    results.put((reviewer, done))
+
+
+@pytest.mark.distributed
+def test_undo_racing_another_reviewers_edits_only_ever_undoes_the_undoers_own_action(shared_dataset):
+    pair_id = shared_dataset.select_group_slices(MODIFIED).first().pair_id
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [
+        context.Process(
+            target=_edit_and_undo, args=(shared_dataset.name, pair_id, name, name == "ann", barrier, results)
+        )
+        for name in ("ann", "bob")
+    ]
+    for worker in workers:
+        worker.start()
+    done = dict(results.get(timeout=300) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    history = _history(shared_dataset, pair_id)
+    edits = [e for e in history if e["action"] == "edit"]
+    assert sorted(e["caption"] for e in edits) == sorted(done["ann"]["edits"] + done["bob"]["edits"])
+    undos = [e for e in history if e["action"] == "undo"]
+    assert len(undos) == done["ann"]["undos"]
+    for entry in undos:  # each undo took back one of Ann's own edits, never one of Bob's
+        assert entry["reviewer"] == "ann" and history[entry["undoes"]]["reviewer"] == "ann"

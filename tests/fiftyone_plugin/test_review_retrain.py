@@ -220,3 +220,40 @@ def test_the_retrain_form_offers_a_free_field_and_refuses_an_earlier_runs(review
             ctx=dict(dataset=dataset, params=params | {"new_field": "idc_caption_retrained"}),
         ).raise_exceptions()
     assert not (tmp_path / "out").exists()
+
+
+def test_test_pairs_measured_before_and_after_are_never_trained_on(reviewed):
+    dataset, statuses, test_ids = reviewed
+    # The lead replays from the whole dataset and lets reviewed test pairs train (include_test).
+    plan = plan_retraining(
+        dataset, "idc_caption", RetrainConfig(include_test=True, replay_ratio=10.0, test_pairs=1000), dataset
+    )
+    trained = {p.id for p in plan["training"] + plan["validation"] + plan["replay"]}
+    measured = {p.id for p in plan["tests"]}
+    assert measured, "the comparison on the dataset's test references needs test pairs"
+    # "What retraining forgot" cannot be measured on pairs it has just been trained on.
+    assert not trained & measured, sorted(trained & measured)
+
+
+def test_a_model_that_did_not_change_compares_equal_to_itself_on_every_subset(reviewed, tiny_dir, tmp_path):
+    """Fair means before and after differ only by the training: the same model, the same decoding.
+
+    Here the reviewed field was not written by the model retrained (hand-typed captions; in use: another
+    model, or the same one with more beams), and the training changes nothing (one step at lr 1e-12):
+    every before / after difference would be the comparison's own doing."""
+    dataset, _, _ = reviewed
+    config = TrainConfig(
+        lora=LoraSettings(rank=4), max_steps=1, batch_size=4, learning_rate=1e-12, eval_every=0, checkpoint_every=1
+    )
+    summary = retrain_on_reviewed(
+        dataset,
+        "idc_caption",
+        tmp_path / "retrain",
+        config,
+        RetrainConfig(holdout=0.3, validation=0.0, test_pairs=4),
+        model=str(tiny_dir),
+    )
+    for name in ("held_out_edited", "held_out_accepted", "test_references"):
+        found = summary["comparisons"][name]
+        assert found["pairs"] > 0
+        assert found["table"]["all"]["delta"] == pytest.approx(0.0, abs=1e-9), (name, found["table"]["all"])

@@ -108,6 +108,18 @@ def test_the_chart_shows_the_true_negative_rate_beside_cider_and_opens_the_false
     dataset, ids = captioned
     test = dataset.match_tags("test")
     results = evaluate_idc_captions(test, "idc_caption", "with_levels", baselines=False)
+    # A run without change-level figures (an older run, or free-text references) has no such chart.
+    bare = ChangeLevelResults(
+        test,
+        results.config,
+        "with_levels",
+        metrics=results.metrics,
+        per_category=results.per_category,
+        pairs=results.pairs,
+        change_level=None,
+        backend=results.backend,
+    )
+    results.backend.save_run_results(test, "with_levels", bare)
     assert change_chart(dataset, "with_levels") == [] and change_markdown(dataset, "with_levels") is None
     level = {
         "true_negative_rate": 0.75,
