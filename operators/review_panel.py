@@ -166,7 +166,11 @@ class IDCReviewPanel(foo.Panel):
         shown = ctx.panel.state.pair or {}
         if params.get("pair_id") and params.get("pair_id") != shown.get("pair_id"):
             return None
-        return shown if shown.get("pair_id") else None
+        if not shown.get("pair_id"):
+            return None
+        # The version the clicked button was drawn with is the one the reviewer saw; the panel's state
+        # may have been refreshed since (another event, a reload), and must not vouch for them.
+        return {**shown, "version": params["version"]} if params.get("version") is not None else shown
 
     def _act(self, ctx, action, advance=False):
         from fiftyone_plugin.review import ReviewConflict
@@ -185,7 +189,8 @@ class IDCReviewPanel(foo.Panel):
             done = action(reviewer, pair, seconds)
         except ReviewConflict as conflict:
             ctx.ops.notify(str(conflict), variant="error")
-            self._load(ctx, reset_inputs=True)  # show the pair as it is now
+            # Show the pair as it is now, and keep what the reviewer typed: they decide again with it.
+            self._load(ctx)
             return
         except ValueError as exc:
             ctx.ops.notify(str(exc), variant="error")
