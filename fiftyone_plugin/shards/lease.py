@@ -80,6 +80,8 @@ class Lease:
         self.shard_id, self.token = doc["_id"], token
         self.interval = max(doc["stale_after"] / 4, 0.05)
         self.lost = threading.Event()
+        self._finish_key = f"{token}:finish"
+        self._recorded = 0  # chunks recorded by this attempt: names the next record (``_owned``'s key)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"idc-heartbeat-{self.shard_id}", daemon=True)
 
@@ -135,7 +137,8 @@ class Lease:
                 logger.warning("shard %s: heartbeat not recorded (%s); trying again", self.shard_id, exc)
                 continue
             if not renewed.matched_count:
-                self.lost.set()
+                if not self._applied(self._finish_key):  # given up by this attempt's own finish: not lost
+                    self.lost.set()
                 return
 
     def check(self):
@@ -143,11 +146,27 @@ class Lease:
         if self.lost.is_set():
             raise LeaseLost(self.shard_id)
 
-    def _owned(self, update: dict, extra_filter: dict | None = None):
-        found = ledger().update_one({"_id": self.shard_id, "owner": self.token, **(extra_filter or {})}, update)
-        if not found.matched_count:
-            self.lost.set()
-            raise LeaseLost(self.shard_id)
+    def _owned(self, update: dict, extra_filter: dict | None = None, key: str | None = None):
+        """Apply ``update`` while this attempt holds the shard, else raise ``LeaseLost``.
+
+        ``key`` names the update, so that trying it again is harmless: a standalone mongod may apply an
+        update and lose the connection before it replies (the driver raises ``AutoReconnect``, the
+        worker tries again), and a second ``$inc`` would count a chunk twice, a second finish would
+        find the shard given up and read as taken over."""
+        query = {"_id": self.shard_id, "owner": self.token, **(extra_filter or {})}
+        if key is not None:
+            query["last_update"] = {"$ne": key}
+            update = {**update, "$set": {**update.get("$set", {}), "last_update": key}}
+        found = ledger().update_one(query, update)
+        if found.matched_count:
+            return
+        if key is not None and self._applied(key):
+            return  # the try whose reply was lost applied it
+        self.lost.set()
+        raise LeaseLost(self.shard_id)
+
+    def _applied(self, key: str) -> bool:
+        return bool(ledger().count_documents({"_id": self.shard_id, "last_update": key}))
 
     def start(self, done_before: int):
         self._owned({"$set": {"done": done_before}})
@@ -161,10 +180,16 @@ class Lease:
                 "$currentDate": {"heartbeat": True, "progress_at": True},
             },
             {"attempts.token": self.token},
+            key=f"{self.token}:chunk:{self._recorded}",
         )
+        self._recorded += 1
 
     def record_retry(self, why: str):
-        self._owned({"$inc": {"retried": 1}, "$set": {"error": why}})
+        """Note a retry while this attempt holds the shard; whether it still does is for the retried
+        call to tell (a finish whose reply was lost has given the shard up, and is not taken over)."""
+        ledger().update_one(
+            {"_id": self.shard_id, "owner": self.token}, {"$inc": {"retried": 1}, "$set": {"error": why}}
+        )
 
     def finish(self):
         """Mark the shard completed and give it up."""
@@ -172,7 +197,8 @@ class Lease:
             {
                 "$set": {"state": COMPLETED, "owner": None, "error": None},
                 "$currentDate": {"heartbeat": True, "finished": True},
-            }
+            },
+            key=self._finish_key,
         )
 
     def release(self, state: str, why: str) -> bool:

@@ -538,3 +538,51 @@ def test_a_transient_error_while_reaping_or_recording_a_chunk_does_not_fail_the_
     assert shard["state"] == "completed" and shard["retried"] == 1 and shard["done"] == 4, shard
     assert calls == {"reap": 2, "record_chunk": 3}  # reaped on starting (failed) and ending; 2 chunks, 1 retry
     assert all(marks == [queued["job"]] * 2 for _, marks in _written(idc_dataset, shard["pair_ids"]).values())
+
+
+def test_a_ledger_update_whose_reply_was_lost_is_not_applied_twice_nor_read_as_taken_over(
+    idc_dataset, tiny_dir, monkeypatch
+):
+    """A standalone mongod can apply an update and then lose the connection before it replies: the
+    driver raises AutoReconnect and the worker tries the update again. A chunk's record was then
+    counted twice (``done`` 6 of 4 pairs), and the shard's finish, tried again, no longer found the
+    shard held (it had given it up) and read as "taken over": its own operation closed FAILED while
+    the shard was completed."""
+    from pymongo.errors import AutoReconnect
+
+    from fiftyone_plugin.shards import lease
+
+    idc_dataset.persistent = True
+    lost = []
+
+    class ReplyLostOnce:
+        """The ledger, whose first chunk record and first finish are applied, then their reply lost."""
+
+        def __init__(self, collection):
+            self.collection = collection
+
+        def __getattr__(self, name):
+            return getattr(self.collection, name)
+
+        def update_one(self, query, update, **kwargs):
+            result = self.collection.update_one(query, update, **kwargs)
+            what = "finish" if update.get("$set", {}).get("state") == "completed" else None
+            what = "record_chunk" if "done" in update.get("$inc", {}) else what
+            if what is not None and what not in lost:
+                lost.append(what)
+                raise AutoReconnect("connection closed before the reply")
+            return result
+
+    real_ledger = lease.ledger
+    monkeypatch.setattr(lease, "ledger", lambda: ReplyLostOnce(real_ledger()))
+    config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    service = _service()
+    operation = _oid(queued["operations"][0])
+    service.execute_operation(service.get(operation))  # what `fiftyone delegated launch` does with it
+    assert lost == ["record_chunk", "finish"]
+    shard = ledger().find_one({"job": queued["job"]})
+    assert (shard["state"], shard["done"], shard["written"], shard["attempts"][0]["pairs"]) == ("completed", 4, 8, 4)
+    ran = service.get(operation)
+    assert ran.run_state == "completed" and ran.result.result["status"] == "completed", ran.result.error
