@@ -59,7 +59,10 @@ class Starting:
                 continue
 
     def __enter__(self):
-        self.touch()
+        try:
+            self.touch()
+        except PyMongoError:  # the database away for a moment: the thread touches it again soon
+            pass
         self._thread.start()
         return self
 
@@ -86,10 +89,17 @@ class Lease:
         self._thread = threading.Thread(target=self._beat, name=f"idc-heartbeat-{self.shard_id}", daemon=True)
 
     @classmethod
-    def claim(cls, shard_id: str, operation_id, folder_of=None) -> tuple[Lease, dict] | None:
+    def claim(cls, shard_id: str, operation_id, folder_of=None, token: str | None = None) -> tuple[Lease, dict] | None:
         """Take the shard if nobody holds it or its holder is dead; None if a live attempt has it or it
-        is completed. ``folder_of(token)`` names the attempt's own working folder, if it has one."""
-        token = uuid.uuid4().hex
+        is completed. ``folder_of(token)`` names the attempt's own working folder, if it has one.
+
+        ``token``: this attempt's, when it tries its claim again after an error whose reply was lost:
+        if that try took the shard, the attempt holds it already (it must not stay held by nobody)."""
+        if token is not None:
+            held = ledger().find_one({"_id": shard_id, "owner": token})
+            if held is not None:
+                return cls(held, token), held
+        token = token or uuid.uuid4().hex
         attempt = {
             "token": token,
             "worker": worker_name(),

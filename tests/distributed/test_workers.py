@@ -586,3 +586,53 @@ def test_a_ledger_update_whose_reply_was_lost_is_not_applied_twice_nor_read_as_t
     assert (shard["state"], shard["done"], shard["written"], shard["attempts"][0]["pairs"]) == ("completed", 4, 8, 4)
     ran = service.get(operation)
     assert ran.run_state == "completed" and ran.result.result["status"] == "completed", ran.result.error
+
+
+class _Flaky:
+    """A real collection whose named methods fail once with the driver's AutoReconnect: ``before``
+    (nothing applied) or ``after`` (applied, then the reply lost, as a standalone mongod can)."""
+
+    def __init__(self, collection, plan: dict[str, str], failed: list):
+        self.collection, self.plan, self.failed = collection, plan, failed
+
+    def __getattr__(self, name):
+        real = getattr(self.collection, name)
+        if name not in self.plan:
+            return real
+
+        def once(*args, **kwargs):
+            if name in self.failed:
+                return real(*args, **kwargs)
+            self.failed.append(name)
+            from pymongo.errors import AutoReconnect
+
+            if self.plan[name] == "after":
+                real(*args, **kwargs)
+            raise AutoReconnect(f"{name}: connection closed ({self.plan[name]} the write)")
+
+        return once
+
+
+def test_a_transient_error_before_the_lease_neither_fails_the_shard_nor_strands_it(idc_dataset, tiny_dir, monkeypatch):
+    """The database away for a moment as a worker reads its shard, or as it claims it (the claim
+    applied, its reply lost): the worker tries again and runs the shard. Before, the operation failed
+    at once, and after a lost claim reply the shard stayed RUNNING under an attempt nobody ran, until
+    the reaper marked it failed for good."""
+    from fiftyone_plugin.shards import lease, worker
+
+    idc_dataset.persistent = True
+    failed = []
+    real_ledger = lease.ledger
+    monkeypatch.setattr(worker, "ledger", lambda: _Flaky(real_ledger(), {"find_one": "before"}, failed))
+    monkeypatch.setattr(lease, "ledger", lambda: _Flaky(real_ledger(), {"find_one_and_update": "after"}, failed))
+    config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    service = _service()
+    operation = _oid(queued["operations"][0])
+    service.execute_operation(service.get(operation))  # what `fiftyone delegated launch` does with it
+    ran = service.get(operation)
+    assert failed == ["find_one", "find_one_and_update"]
+    assert ran.run_state == "completed" and ran.result.result["status"] == "completed", ran.result.error
+    shard = ledger().find_one({"job": queued["job"]})
+    assert (shard["state"], shard["done"], len(shard["attempts"])) == ("completed", 4, 1), shard
