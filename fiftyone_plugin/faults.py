@@ -18,6 +18,7 @@ The boundaries (``shard.*`` in the worker, ``pairs.*`` in the writer, ``variants
 ``variants.between_slices``  a chunk's variants' reference samples added, their modified not yet
 ``shard.between_add_and_mark``  Syned: variants added, their sources not yet marked
 ``shard.after_write``        a chunk written, its progress not yet recorded in the ledger
+``reaper.reap``              a reap starting (``transient=K``: the database away for the reaper)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ BOUNDARIES = (
     "variants.between_slices",
     "shard.between_add_and_mark",
     "shard.after_write",
+    "reaper.reap",
 )
 _reached: dict[str, int] = {}
 

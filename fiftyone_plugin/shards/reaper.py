@@ -12,6 +12,7 @@ beside the workers as well.
 
 from __future__ import annotations
 
+from fiftyone_plugin import faults
 from fiftyone_plugin.shards import operations
 from fiftyone_plugin.shards.ledger import (
     COMPLETED,
@@ -35,6 +36,7 @@ def reap(stale_after: float | None = None, job: str | None = None, skip: str | N
     """
     from fiftyone.operators.executor import ExecutionRunState
 
+    faults.boundary("reaper.reap")
     if stale_after is not None and not 0 < stale_after <= MAX_SECONDS:
         raise ValueError(f"stale_after must be positive and at most {MAX_SECONDS:g} seconds, got {stale_after!r}")
     limit = "$stale_after" if stale_after is None else {"$max": [stale_after, {"$multiply": ["$stale_after", 0.5]}]}
