@@ -636,3 +636,40 @@ def test_a_transient_error_before_the_lease_neither_fails_the_shard_nor_strands_
     assert ran.run_state == "completed" and ran.result.result["status"] == "completed", ran.result.error
     shard = ledger().find_one({"job": queued["job"]})
     assert (shard["state"], shard["done"], len(shard["attempts"])) == ("completed", 4, 1), shard
+
+
+def test_a_shard_whose_queueing_was_cut_short_is_queued_by_the_reaper(idc_dataset, tiny_dir, monkeypatch):
+    """The process queueing a job (the App's server, a script) dies after writing a shard's ledger
+    document and before queueing its operation: the shard waited QUEUED with no operation forever,
+    and the job never finished. The reaper now queues one once the shard's heartbeat is stale."""
+    from fiftyone.operators.executor import ExecutionRunState
+
+    from fiftyone_plugin.shards import operations
+
+    idc_dataset.persistent = True
+    real, queued_ops = operations.queue_operation, []
+
+    def die_at_the_second(doc, replacing=None):
+        if len(queued_ops) == 1:
+            raise _Killed("queueing process killed")
+        queued_ops.append(real(doc, replacing=replacing))
+        return queued_ops[-1]
+
+    monkeypatch.setattr(operations, "queue_operation", die_at_the_second)
+    test = idc_dataset.match_tags("test").limit(4)
+    config = ShardConfig(shards=2, chunk_size=2, stale_after=0.5, stall_after=60)
+    with pytest.raises(_Killed):
+        queue_shards(test, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    monkeypatch.undo()
+    (job,) = ledger().distinct("job", {"dataset_id": str(idc_dataset._doc.id)})
+    assert ledger().find_one({"_id": f"{job}/1"})["operation_id"] is None
+    time.sleep(0.6)
+    actions = reap(job=job)
+    assert [(a["shard"], a["action"]) for a in actions] == [(f"{job}/1", "requeued")]
+    assert reap(job=job) == []  # queued once
+    service = _service()
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    shards = list(ledger().find({"job": job}).sort("shard"))
+    assert [(s["state"], s["done"]) for s in shards] == [("completed", 2)] * 2
+    assert all(service.get(s["operation_id"]).run_state == ExecutionRunState.COMPLETED for s in shards)
+    assert shards[1]["operations"] == [_oid(actions[0]["operation"])]
