@@ -673,3 +673,20 @@ def test_a_shard_whose_queueing_was_cut_short_is_queued_by_the_reaper(idc_datase
     assert [(s["state"], s["done"]) for s in shards] == [("completed", 2)] * 2
     assert all(service.get(s["operation_id"]).run_state == ExecutionRunState.COMPLETED for s in shards)
     assert shards[1]["operations"] == [_oid(actions[0]["operation"])]
+
+
+@pytest.mark.parametrize(
+    "task, settings, error",
+    [
+        ("caption", {"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ("caption", {"num_beams": "2"}, "num_beams must be a positive integer, got '2'"),
+        ("heatmaps", {"batch_size": -1}, "batch_size must be a positive integer, got -1"),
+    ],
+)
+def test_a_bad_setting_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, task, settings, error):
+    """Before, the job was queued and its shards failed later, in the workers, after loading the model."""
+    field = {"caption": "label_field", "heatmaps": "heatmap_field"}[task]
+    settings = {"model": str(tiny_dir), field: "idc_out", **settings}
+    with pytest.raises(ValueError, match=error):
+        queue_shards(idc_dataset.match_tags("test").limit(4), task, settings, ShardConfig(shards=2))
+    assert ledger().count_documents({"dataset_id": str(idc_dataset._doc.id)}) == 0
