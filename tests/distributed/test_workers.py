@@ -690,3 +690,23 @@ def test_a_bad_setting_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, 
     with pytest.raises(ValueError, match=error):
         queue_shards(idc_dataset.match_tags("test").limit(4), task, settings, ShardConfig(shards=2))
     assert ledger().count_documents({"dataset_id": str(idc_dataset._doc.id)}) == 0
+
+
+def test_a_pair_without_its_id_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, shapes_pairs):
+    """A modified sample added by hand (the App, a script) without ``pair_id``: before, queueing failed
+    with "'<' not supported between instances of 'NoneType' and 'str'"."""
+    import fiftyone as fo
+
+    pair = next(p for p in shapes_pairs if p.split == "test")
+    group = fo.Group()
+    idc_dataset.add_samples(
+        [
+            fo.Sample(filepath=pair.reference, group=group.element(REFERENCE), tags=["test"]),
+            fo.Sample(filepath=pair.modified, group=group.element(MODIFIED), tags=["test"]),
+        ]
+    )
+    sample_id = idc_dataset.select_group_slices(MODIFIED).match({PAIR_ID: None}).first().id
+    settings = {"model": str(tiny_dir), "label_field": "idc_caption"}
+    with pytest.raises(ValueError, match=f"sample {sample_id}: has no {PAIR_ID!r}"):
+        queue_shards(idc_dataset.match_tags("test"), "caption", settings, ShardConfig(shards=2))
+    assert ledger().count_documents({"dataset_id": str(idc_dataset._doc.id)}) == 0
