@@ -88,7 +88,8 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
     try:
         with lease:  # the model loads under the lease: its heartbeat runs, however long that takes
             _tried(lambda: _close_replaced(doc, operation_id), doc)
-            return _work(dataset, doc, task, task.load(), lease, counts, progress, cancelled)
+            model = _with_retries(task.load, lease, doc)  # from shared storage, which may be away a moment
+            return _work(dataset, doc, task, model, lease, counts, progress, cancelled)
     except LeaseLost:
         logger.warning(
             "shard %s: taken over by another attempt; this one stops after writing %d samples, finishing %d pairs",

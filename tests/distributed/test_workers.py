@@ -710,3 +710,28 @@ def test_a_pair_without_its_id_is_refused_when_the_job_is_queued(idc_dataset, ti
     with pytest.raises(ValueError, match=f"sample {sample_id}: has no {PAIR_ID!r}"):
         queue_shards(idc_dataset.match_tags("test"), "caption", settings, ShardConfig(shards=2))
     assert ledger().count_documents({"dataset_id": str(idc_dataset._doc.id)}) == 0
+
+
+def test_a_transient_error_while_loading_the_model_does_not_fail_the_shard(idc_dataset, tiny_dir, monkeypatch):
+    """Shared storage away for a moment (EIO) as the worker loads the model: tried again like a chunk;
+    before, the shard failed for good."""
+    import errno
+
+    import idc_engine.model.loading as loading
+
+    idc_dataset.persistent = True
+    real, failures = loading.load_model, []
+
+    def flaky(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError(errno.EIO, "Input/output error", str(tiny_dir))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_model", flaky)
+    config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    assert run_shard(idc_dataset, queued["job"], 0)["status"] == "completed"
+    shard = ledger().find_one({"job": queued["job"]})
+    assert (shard["state"], shard["done"], shard["retried"]) == ("completed", 4, 1), shard
