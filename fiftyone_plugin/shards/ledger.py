@@ -172,7 +172,11 @@ def queue_shards(samples, task: str, settings: dict, config: ShardConfig | None 
             upsert=True,
         )
         operation = queue_operation(ledger().find_one({"_id": shard_id}))
-        ledger().update_one({"_id": shard_id}, {"$set": {"operation_id": operation}})
+        # Listed at once: an attempt that takes the shard over (a rerun copy) closes every listed
+        # operation still RUNNING, this one too while its worker is still starting.
+        ledger().update_one(
+            {"_id": shard_id}, {"$set": {"operation_id": operation}, "$addToSet": {"operations": operation}}
+        )
         operations.append(str(operation))
     return {"job": job, "task": task, "pairs": len(set(pair_ids)), "shards": len(slices), "operations": operations}
 

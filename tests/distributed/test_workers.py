@@ -735,3 +735,29 @@ def test_a_transient_error_while_loading_the_model_does_not_fail_the_shard(idc_d
     assert run_shard(idc_dataset, queued["job"], 0)["status"] == "completed"
     shard = ledger().find_one({"job": queued["job"]})
     assert (shard["state"], shard["done"], shard["retried"]) == ("completed", 4, 1), shard
+
+
+def test_a_rerun_copy_closes_an_original_that_was_still_starting(idc_dataset, tiny_dir):
+    """A worker took the shard's first operation and is still starting (importing torch) when a
+    `fiftyone delegated rerun` copy runs the shard. The first operation was not listed among the
+    shard's operations until it claimed, so the copy could not close it: it stayed RUNNING while the
+    copy worked, and then ended COMPLETED ("already completed") for work another operation did."""
+    from fiftyone.operators.executor import ExecutionRunState
+
+    idc_dataset.persistent = True
+    queued = queue_shards(
+        idc_dataset.match_tags("test").limit(4),
+        "caption",
+        {"model": str(tiny_dir), "label_field": "c"},
+        ShardConfig(shards=1, chunk_size=2),
+    )
+    job, original = queued["job"], _oid(queued["operations"][0])
+    service = _service()
+    service.set_running(original, required_state=ExecutionRunState.QUEUED)  # a worker took it, starting
+    copy = service.rerun_operation(original).id  # what `fiftyone delegated rerun ID` does
+    service.execute_operation(service.get(copy))
+    assert service.get(copy).result.result["status"] == "completed"
+    closed = service.get(original)
+    assert closed.run_state == ExecutionRunState.FAILED and f"taken over by operation {copy}" in closed.result.error
+    assert run_shard(idc_dataset, job, 0, operation_id=original)["status"] == "already completed"
+    assert service.get(original).run_state == ExecutionRunState.FAILED
