@@ -131,6 +131,8 @@ class HeatmapTask(ShardTask):
             if self.settings.get(name):
                 _identifier(name, self.settings[name])
         _positive_ints(self.settings, "batch_size")
+        if self.settings.get("regions_field") == self.mark_field:
+            raise ValueError(f"regions_field must differ from heatmap_field, both are {self.mark_field!r}")
 
     def prepare(self, dataset):
         from fiftyone_plugin.heatmaps import heatmap_fields

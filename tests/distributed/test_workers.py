@@ -681,6 +681,7 @@ def test_a_shard_whose_queueing_was_cut_short_is_queued_by_the_reaper(idc_datase
         ("caption", {"batch_size": 0}, "batch_size must be a positive integer, got 0"),
         ("caption", {"num_beams": "2"}, "num_beams must be a positive integer, got '2'"),
         ("heatmaps", {"batch_size": -1}, "batch_size must be a positive integer, got -1"),
+        ("heatmaps", {"regions_field": "idc_out"}, "regions_field must differ from heatmap_field, both are 'idc_out'"),
     ],
 )
 def test_a_bad_setting_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, task, settings, error):
