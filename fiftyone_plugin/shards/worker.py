@@ -52,9 +52,6 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
     attempt has it), ``taken over`` (it was re-queued while this attempt stalled), ``replaced`` (this
     operation was, before it started) or ``handed back``.
     """
-    # Imported here: the captioning module brings torch, and the shard must reach its ledger quickly.
-    from fiftyone_plugin.captioning import Cancelled
-
     shard_id = f"{job}/{shard}"
     # Before the lease, a transient error is tried again too: failing here would fail the operation,
     # and then the reaper the shard, for good.
@@ -63,14 +60,18 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
         raise ValueError(f"job {job!r}: no shard {shard} in the ledger {ledger().name!r} of this database")
     if doc["dataset_id"] != str(dataset._doc.id):
         raise ValueError(f"shard {shard_id}: belongs to dataset {doc['dataset_name']!r}, not {dataset.name!r}")
-    _reap_others(skip=shard_id)
     if doc["state"] == COMPLETED:
         return _result("already completed", doc)
     if _tried(lambda: held_by_another(doc), doc):
         return _result("held", doc, worker=worker_of(doc))
 
-    task = task_for(doc["task"], doc["settings"])
-    with Starting(doc):  # the waiting shard's heartbeat dates from when it was queued: keep it fresh
+    # The waiting shard's heartbeat dates from when it was queued: keep it fresh while this operation
+    # starts, or a reaper takes a live worker importing torch (18 s on 2 busy cores) for a dead one.
+    with Starting(doc):
+        from fiftyone_plugin.captioning import Cancelled  # brings torch
+
+        _reap_others(skip=shard_id)
+        task = task_for(doc["task"], doc["settings"])
         task.warm_up()
     if operation_id is not None and _tried(lambda: operations.run_state(operation_id), doc) != RUNNING:
         # A reaper replaced this operation while it started (or the user failed it): leave the shard

@@ -762,3 +762,44 @@ def test_a_rerun_copy_closes_an_original_that_was_still_starting(idc_dataset, ti
     assert closed.run_state == ExecutionRunState.FAILED and f"taken over by operation {copy}" in closed.result.error
     assert run_shard(idc_dataset, job, 0, operation_id=original)["status"] == "already completed"
     assert service.get(original).run_state == ExecutionRunState.FAILED
+
+
+def test_a_worker_importing_torch_as_its_operation_starts_is_not_taken_for_dead(idc_dataset, tiny_dir, monkeypatch):
+    """run_shard imported the captioning module (torch: 18 s on 2 busy cores) before its starting
+    heartbeat ran; a reaper meanwhile saw the shard silent and its operation RUNNING past
+    ``stall_after``, and re-queued a live worker's shard (the killed-worker tests then ran a shard
+    twice). Here the import takes 2 s against a ``stall_after`` of 0.5 s, a reaper turning every 0.1 s."""
+    import importlib.abc
+    import sys
+    import threading
+
+    from fiftyone.operators.executor import ExecutionRunState
+
+    class SlowImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "fiftyone_plugin.captioning":
+                time.sleep(2.0)
+            return None  # the usual finders import it
+
+    idc_dataset.persistent = True
+    config = ShardConfig(shards=1, chunk_size=2, stale_after=0.2, stall_after=0.5)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    job, operation = queued["job"], _oid(queued["operations"][0])
+    _service().set_running(operation, required_state=ExecutionRunState.QUEUED)  # a worker took it
+    monkeypatch.delitem(sys.modules, "fiftyone_plugin.captioning")
+    monkeypatch.setattr(sys, "meta_path", [SlowImport(), *sys.meta_path])
+    stop, actions = threading.Event(), []
+
+    def reaper():  # until the worker holds the shard (a chunk may then take longer than stall_after)
+        while not stop.wait(0.1) and ledger().find_one({"_id": f"{job}/0"})["state"] == "queued":
+            actions.extend(reap(job=job))
+
+    thread = threading.Thread(target=reaper)
+    thread.start()
+    try:
+        result = run_shard(idc_dataset, job, 0, operation_id=operation)
+    finally:
+        stop.set()
+        thread.join()
+    assert actions == [] and result["status"] == "completed", (actions, result)
