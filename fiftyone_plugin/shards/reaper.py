@@ -111,7 +111,9 @@ def _replace(doc: dict, why: str):
     if not won.modified_count:
         return None
     # Stopped here, the shard waits QUEUED with its old operation RUNNING: the next reap replaces it.
-    new = operations.queue_operation(doc, replacing=old)
+    # An operation queued for it that its ledger does not list yet (its queueing stopped before the
+    # record below) runs it instead of a second one.
+    new = operations.queued_unlisted(doc) or operations.queue_operation(doc, replacing=old)
     ledger().update_one(
         {"_id": doc["_id"], "operation_id": old}, {"$set": {"operation_id": new}, "$addToSet": {"operations": new}}
     )

@@ -803,3 +803,50 @@ def test_a_worker_importing_torch_as_its_operation_starts_is_not_taken_for_dead(
         stop.set()
         thread.join()
     assert actions == [] and result["status"] == "completed", (actions, result)
+
+
+def test_an_operation_queued_but_not_recorded_is_run_not_doubled(idc_dataset, tiny_dir, monkeypatch):
+    """The queueing process dies after queueing a shard's operation and before recording it in the
+    ledger, and no worker runs it within ``stale_after``: the reaper takes that operation as the
+    shard's. Before, it queued a second one, which ended COMPLETED ("already completed") beside the
+    one that ran the shard."""
+    import importlib
+
+    from fiftyone.operators.executor import ExecutionRunState
+
+    ledger_module = importlib.import_module("fiftyone_plugin.shards.ledger")  # not the function of that name
+    idc_dataset.persistent = True
+    real_ledger = ledger_module.ledger
+
+    class DiesBeforeRecording:
+        def __init__(self, collection):
+            self.collection = collection
+
+        def __getattr__(self, name):
+            return getattr(self.collection, name)
+
+        def update_one(self, query, update, **kwargs):
+            if "operation_id" in update.get("$set", {}) and query["_id"].endswith("/1"):
+                raise _Killed("queueing process killed")
+            return self.collection.update_one(query, update, **kwargs)
+
+    monkeypatch.setattr(ledger_module, "ledger", lambda: DiesBeforeRecording(real_ledger()))
+    test = idc_dataset.match_tags("test").limit(4)
+    config = ShardConfig(shards=2, chunk_size=2, stale_after=0.5, stall_after=60)
+    with pytest.raises(_Killed):
+        queue_shards(test, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    monkeypatch.undo()
+    (job,) = ledger().distinct("job", {"dataset_id": str(idc_dataset._doc.id)})
+    time.sleep(0.6)
+    actions = reap(job=job)
+    assert [(a["shard"], a["action"]) for a in actions] == [(f"{job}/1", "requeued")]
+    service = _service()
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    shards = list(ledger().find({"job": job}).sort("shard"))
+    assert [(s["state"], s["done"], len(s["operations"])) for s in shards] == [("completed", 2, 1)] * 2
+    ops = [
+        o
+        for o in service.list_operations(dataset_name=idc_dataset.name)
+        if o.context.request_params["params"]["job"] == job
+    ]
+    assert len(ops) == 2 and all(o.run_state == ExecutionRunState.COMPLETED for o in ops)
