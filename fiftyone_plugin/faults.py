@@ -19,6 +19,7 @@ The boundaries (``shard.*`` in the worker, ``pairs.*`` in the writer, ``variants
 ``shard.between_add_and_mark``  Syned: variants added, their sources not yet marked
 ``shard.after_write``        a chunk written, its progress not yet recorded in the ledger
 ``references.between_fields``  test references: the pairs' record written, their new captions not yet
+``reaper.reap``              a reap starting (``transient=K``: the database away for the reaper)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ BOUNDARIES = (
     "shard.between_add_and_mark",
     "shard.after_write",
     "references.between_fields",
+    "reaper.reap",
 )
 _reached: dict[str, int] = {}
 

@@ -120,8 +120,7 @@ def write_pairs(
     pair_ids = set(modified) | set(reference or {})
     if not pair_ids:
         return 0
-    for name in {name for values in (*modified.values(), *(reference or {}).values()) for name in values}:
-        check_writable(dataset, name)
+    _check_values(dataset, [*modified.values(), *(reference or {}).values()])
     ids = samples_by_slice(dataset, pair_ids)
     written = _update(dataset, _by_sample(ids, MODIFIED, modified), mark)
     faults.boundary("pairs.between_slices")
@@ -129,6 +128,24 @@ def write_pairs(
         reference = _marked_values(dataset, modified, mark) if mark is not None else modified
     written += _update(dataset, _by_sample(ids, REFERENCE, reference), mark)
     return written
+
+
+def _check_values(dataset, value_dicts: list[dict]):
+    """Refuse, before anything is written, a field that holds the pairs' own data, and a label whose
+    type its field does not hold: found at the reference slice, it would leave the modified one written."""
+    schema = dataset.get_field_schema()
+    checked = set()
+    for values in value_dicts:
+        for name, value in values.items():
+            if name not in checked:
+                check_writable(dataset, name)
+                checked.add(name)
+            held = getattr(schema.get(name), "document_type", None)
+            if isinstance(value, fol.Label) and held is not None and not isinstance(value, held):
+                raise ValueError(
+                    f"field {name!r}: holds {held.__name__} values on dataset {dataset.name!r}, not "
+                    f"{type(value).__name__}; write to a field of its own"
+                )
 
 
 def _by_sample(ids, slice_name, values_by_pair) -> dict[str, dict]:

@@ -9,6 +9,7 @@ import time
 
 from fiftyone_plugin.shards.ledger import status
 from fiftyone_plugin.shards.reaper import reap
+from fiftyone_plugin.shards.worker import is_transient
 
 
 def main(argv=None):
@@ -34,8 +35,14 @@ def main(argv=None):
             print(json.dumps(row, default=str))
         return 0
     while True:
-        for action in reap(args.stale_after, args.job):
-            print(json.dumps(action), flush=True)
+        try:
+            for action in reap(args.stale_after, args.job):
+                print(json.dumps(action), flush=True)
+        except Exception as exc:
+            # Kept beside the workers, the reaper outlives the database being away for a moment.
+            if args.every is None or not is_transient(exc):
+                raise
+            print(f"reap failed ({type(exc).__name__}: {exc}); trying again in {args.every:g} s", flush=True)
         if args.every is None:
             return 0
         time.sleep(args.every)

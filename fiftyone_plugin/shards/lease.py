@@ -59,7 +59,10 @@ class Starting:
                 continue
 
     def __enter__(self):
-        self.touch()
+        try:
+            self.touch()
+        except PyMongoError:  # the database away for a moment: the thread touches it again soon
+            pass
         self._thread.start()
         return self
 
@@ -80,14 +83,23 @@ class Lease:
         self.shard_id, self.token = doc["_id"], token
         self.interval = max(doc["stale_after"] / 4, 0.05)
         self.lost = threading.Event()
+        self._finish_key = f"{token}:finish"
+        self._recorded = 0  # chunks recorded by this attempt: names the next record (``_owned``'s key)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"idc-heartbeat-{self.shard_id}", daemon=True)
 
     @classmethod
-    def claim(cls, shard_id: str, operation_id, folder_of=None) -> tuple[Lease, dict] | None:
+    def claim(cls, shard_id: str, operation_id, folder_of=None, token: str | None = None) -> tuple[Lease, dict] | None:
         """Take the shard if nobody holds it or its holder is dead; None if a live attempt has it or it
-        is completed. ``folder_of(token)`` names the attempt's own working folder, if it has one."""
-        token = uuid.uuid4().hex
+        is completed. ``folder_of(token)`` names the attempt's own working folder, if it has one.
+
+        ``token``: this attempt's, when it tries its claim again after an error whose reply was lost:
+        if that try took the shard, the attempt holds it already (it must not stay held by nobody)."""
+        if token is not None:
+            held = ledger().find_one({"_id": shard_id, "owner": token})
+            if held is not None:
+                return cls(held, token), held
+        token = token or uuid.uuid4().hex
         attempt = {
             "token": token,
             "worker": worker_name(),
@@ -135,7 +147,8 @@ class Lease:
                 logger.warning("shard %s: heartbeat not recorded (%s); trying again", self.shard_id, exc)
                 continue
             if not renewed.matched_count:
-                self.lost.set()
+                if not self._applied(self._finish_key):  # given up by this attempt's own finish: not lost
+                    self.lost.set()
                 return
 
     def check(self):
@@ -143,11 +156,27 @@ class Lease:
         if self.lost.is_set():
             raise LeaseLost(self.shard_id)
 
-    def _owned(self, update: dict, extra_filter: dict | None = None):
-        found = ledger().update_one({"_id": self.shard_id, "owner": self.token, **(extra_filter or {})}, update)
-        if not found.matched_count:
-            self.lost.set()
-            raise LeaseLost(self.shard_id)
+    def _owned(self, update: dict, extra_filter: dict | None = None, key: str | None = None):
+        """Apply ``update`` while this attempt holds the shard, else raise ``LeaseLost``.
+
+        ``key`` names the update, so that trying it again is harmless: a standalone mongod may apply an
+        update and lose the connection before it replies (the driver raises ``AutoReconnect``, the
+        worker tries again), and a second ``$inc`` would count a chunk twice, a second finish would
+        find the shard given up and read as taken over."""
+        query = {"_id": self.shard_id, "owner": self.token, **(extra_filter or {})}
+        if key is not None:
+            query["last_update"] = {"$ne": key}
+            update = {**update, "$set": {**update.get("$set", {}), "last_update": key}}
+        found = ledger().update_one(query, update)
+        if found.matched_count:
+            return
+        if key is not None and self._applied(key):
+            return  # the try whose reply was lost applied it
+        self.lost.set()
+        raise LeaseLost(self.shard_id)
+
+    def _applied(self, key: str) -> bool:
+        return bool(ledger().count_documents({"_id": self.shard_id, "last_update": key}))
 
     def start(self, done_before: int):
         self._owned({"$set": {"done": done_before}})
@@ -161,10 +190,16 @@ class Lease:
                 "$currentDate": {"heartbeat": True, "progress_at": True},
             },
             {"attempts.token": self.token},
+            key=f"{self.token}:chunk:{self._recorded}",
         )
+        self._recorded += 1
 
     def record_retry(self, why: str):
-        self._owned({"$inc": {"retried": 1}, "$set": {"error": why}})
+        """Note a retry while this attempt holds the shard; whether it still does is for the retried
+        call to tell (a finish whose reply was lost has given the shard up, and is not taken over)."""
+        ledger().update_one(
+            {"_id": self.shard_id, "owner": self.token}, {"$inc": {"retried": 1}, "$set": {"error": why}}
+        )
 
     def finish(self):
         """Mark the shard completed and give it up."""
@@ -172,7 +207,8 @@ class Lease:
             {
                 "$set": {"state": COMPLETED, "owner": None, "error": None},
                 "$currentDate": {"heartbeat": True, "finished": True},
-            }
+            },
+            key=self._finish_key,
         )
 
     def release(self, state: str, why: str) -> bool:

@@ -125,7 +125,14 @@ def queue_shards(samples, task: str, settings: dict, config: ShardConfig | None 
     job_task = task_for(task, dict(settings))  # checks the settings: its errors name the bad one
     dataset = samples._dataset
     check_grouped(dataset)
-    pair_ids = samples.select_group_slices(MODIFIED).values(PAIR_ID)
+    modified = samples.select_group_slices(MODIFIED)
+    pair_ids = modified.values(PAIR_ID)
+    if None in pair_ids:
+        sample_id = modified.match({PAIR_ID: None}).first().id
+        raise ValueError(
+            f"sample {sample_id}: has no {PAIR_ID!r} on dataset {dataset.name!r}; leave it out of the view "
+            "or give its group a pair id"
+        )
     if not pair_ids:
         raise ValueError(f"samples: the view of dataset {dataset.name!r} holds no pairs to shard")
     job_task.prepare(dataset)
@@ -165,7 +172,11 @@ def queue_shards(samples, task: str, settings: dict, config: ShardConfig | None 
             upsert=True,
         )
         operation = queue_operation(ledger().find_one({"_id": shard_id}))
-        ledger().update_one({"_id": shard_id}, {"$set": {"operation_id": operation}})
+        # Listed at once: an attempt that takes the shard over (a rerun copy) closes every listed
+        # operation still RUNNING, this one too while its worker is still starting.
+        ledger().update_one(
+            {"_id": shard_id}, {"$set": {"operation_id": operation}, "$addToSet": {"operations": operation}}
+        )
         operations.append(str(operation))
     return {"job": job, "task": task, "pairs": len(set(pair_ids)), "shards": len(slices), "operations": operations}
 

@@ -49,6 +49,25 @@ def queue_operation(doc, replacing=None) -> ObjectId:
     return operation.id
 
 
+def queued_unlisted(doc):
+    """A QUEUED ``run_idc_shard`` operation for the shard ``doc`` that its ledger does not list (queued
+    by a process that stopped before recording it, or a rerun copy that has not started), or None."""
+    import fiftyone.core.odm as foo
+
+    found = foo.get_db_conn().delegated_ops.find_one(
+        {
+            "operator": RUN_SHARD,
+            "run_state": "queued",
+            "context.request_params.params.job": doc["job"],
+            "context.request_params.params.shard": doc["shard"],
+            "_id": {"$nin": [object_id(o) for o in doc.get("operations") or []]},
+        },
+        {"_id": 1},
+        sort=[("queued_at", 1)],
+    )
+    return None if found is None else found["_id"]
+
+
 def get(operation_id):
     """The operation's document, or None if it does not exist (deleted)."""
     try:

@@ -12,6 +12,7 @@ beside the workers as well.
 
 from __future__ import annotations
 
+from fiftyone_plugin import faults
 from fiftyone_plugin.shards import operations
 from fiftyone_plugin.shards.ledger import (
     COMPLETED,
@@ -26,8 +27,9 @@ from fiftyone_plugin.shards.ledger import (
 
 
 def reap(stale_after: float | None = None, job: str | None = None, skip: str | None = None) -> list[dict]:
-    """Re-queue every unfinished shard whose worker is dead or stuck, mark failed those whose operation
-    failed or was deleted, and close the operations of finished shards that FiftyOne left RUNNING.
+    """Re-queue every unfinished shard whose worker is dead or stuck, queue an operation for a shard
+    whose queueing stopped before it had one, mark failed those whose operation failed or was deleted,
+    and close the operations of finished shards that FiftyOne left RUNNING.
 
     ``stale_after`` overrides each shard's own limit on heartbeat age, but never goes below half of it:
     a live worker's heartbeat is renewed every quarter. ``skip``: a shard left alone (the one that the
@@ -35,6 +37,7 @@ def reap(stale_after: float | None = None, job: str | None = None, skip: str | N
     """
     from fiftyone.operators.executor import ExecutionRunState
 
+    faults.boundary("reaper.reap")
     if stale_after is not None and not 0 < stale_after <= MAX_SECONDS:
         raise ValueError(f"stale_after must be positive and at most {MAX_SECONDS:g} seconds, got {stale_after!r}")
     limit = "$stale_after" if stale_after is None else {"$max": [stale_after, {"$multiply": ["$stale_after", 0.5]}]}
@@ -43,13 +46,20 @@ def reap(stale_after: float | None = None, job: str | None = None, skip: str | N
         scope["_id"] = {"$ne": skip}
     actions = _close_finished(limit, scope)
     dead = {"state": {"$in": [QUEUED, RUNNING]}, "operation_id": {"$ne": None}, "$expr": stale("heartbeat", limit)}
+    # The process queueing the job died between the shard's document and its operation.
+    unqueued = {"state": QUEUED, "operation_id": None, "$expr": stale("heartbeat", limit)}
     stuck = {
         "state": RUNNING,
         "owner": {"$ne": None},
         "progress_at": {"$exists": True},
         "$expr": stale("progress_at", "$stall_after"),
     }
-    for doc in ledger().find({"$or": [dead, stuck], **scope}):
+    for doc in ledger().find({"$or": [dead, stuck, unqueued], **scope}):
+        if doc["operation_id"] is None:
+            replacement = _replace(doc, f"shard {doc['_id']}: its job's queueing stopped before its operation")
+            if replacement is not None:
+                actions.append({"shard": doc["_id"], "action": "requeued", "operation": str(replacement)})
+            continue
         operation = operations.get(doc["operation_id"])
         state = None if operation is None else operation.run_state
         silent = doc["state"] != RUNNING or _is_stale(doc, limit)
@@ -101,11 +111,14 @@ def _replace(doc: dict, why: str):
     if not won.modified_count:
         return None
     # Stopped here, the shard waits QUEUED with its old operation RUNNING: the next reap replaces it.
-    new = operations.queue_operation(doc, replacing=old)
+    # An operation queued for it that its ledger does not list yet (its queueing stopped before the
+    # record below) runs it instead of a second one.
+    new = operations.queued_unlisted(doc) or operations.queue_operation(doc, replacing=old)
     ledger().update_one(
         {"_id": doc["_id"], "operation_id": old}, {"$set": {"operation_id": new}, "$addToSet": {"operations": new}}
     )
-    operations.close_replaced(old, f"{why}; re-queued as operation {new}")
+    if old is not None:
+        operations.close_replaced(old, f"{why}; re-queued as operation {new}")
     return new
 
 

@@ -71,6 +71,15 @@ def _identifier(name: str, value):
         raise ValueError(f"{name} must be a valid identifier (letters, digits, underscores), got {value!r}")
 
 
+def _positive_ints(settings: dict, *names: str):
+    """Refuse, when the job is queued, what every shard would fail on in its worker (checked here
+    without importing torch: the workers check the settings before their heartbeat starts)."""
+    for name in names:
+        value = settings.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 class CaptionTask(ShardTask):
     name = "caption"
     modules = ("idc_engine.model.loading", "idc_engine.inference.caption", "fiftyone_plugin.captioning")
@@ -81,6 +90,7 @@ class CaptionTask(ShardTask):
 
     def check(self):
         _identifier("label_field", self.settings.get("label_field"))
+        _positive_ints(self.settings, "batch_size", "num_beams")
 
     def prepare(self, dataset):
         from fiftyone_plugin.captioning import caption_fields, record_caption_source
@@ -120,6 +130,9 @@ class HeatmapTask(ShardTask):
         for name in ("regions_field", "caption_field"):
             if self.settings.get(name):
                 _identifier(name, self.settings[name])
+        _positive_ints(self.settings, "batch_size")
+        if self.settings.get("regions_field") == self.mark_field:
+            raise ValueError(f"regions_field must differ from heatmap_field, both are {self.mark_field!r}")
 
     def prepare(self, dataset):
         from fiftyone_plugin.heatmaps import heatmap_fields

@@ -19,6 +19,7 @@ import functools
 import logging
 import threading
 import time
+import uuid
 
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -26,7 +27,7 @@ from fiftyone_plugin import faults
 from fiftyone_plugin.dataset import PAIR_ID, dataset_to_pairs
 from fiftyone_plugin.shards import operations
 from fiftyone_plugin.shards.lease import Lease, LeaseLost, Starting, held_by_another, worker_name
-from fiftyone_plugin.shards.ledger import COMPLETED, FAILED, QUEUED, RUNNING, ledger, worker_of
+from fiftyone_plugin.shards.ledger import COMPLETED, FAILED, QUEUED, RUNNING, ShardConfig, ledger, worker_of
 from fiftyone_plugin.shards.reaper import reap
 from fiftyone_plugin.shards.tasks import task_for
 from fiftyone_plugin.writeback import unfinished_pairs
@@ -51,39 +52,45 @@ def run_shard(dataset, job: str, shard: int, operation_id=None, progress=None, c
     attempt has it), ``taken over`` (it was re-queued while this attempt stalled), ``replaced`` (this
     operation was, before it started) or ``handed back``.
     """
-    # Imported here: the captioning module brings torch, and the shard must reach its ledger quickly.
-    from fiftyone_plugin.captioning import Cancelled
-
     shard_id = f"{job}/{shard}"
-    doc = ledger().find_one({"_id": shard_id})
+    # Before the lease, a transient error is tried again too: failing here would fail the operation,
+    # and then the reaper the shard, for good.
+    doc = _tried(lambda: ledger().find_one({"_id": shard_id}))
     if doc is None:
         raise ValueError(f"job {job!r}: no shard {shard} in the ledger {ledger().name!r} of this database")
     if doc["dataset_id"] != str(dataset._doc.id):
         raise ValueError(f"shard {shard_id}: belongs to dataset {doc['dataset_name']!r}, not {dataset.name!r}")
-    _reap_others(skip=shard_id)
     if doc["state"] == COMPLETED:
         return _result("already completed", doc)
-    if held_by_another(doc):
+    if _tried(lambda: held_by_another(doc), doc):
         return _result("held", doc, worker=worker_of(doc))
 
-    task = task_for(doc["task"], doc["settings"])
-    with Starting(doc):  # the waiting shard's heartbeat dates from when it was queued: keep it fresh
+    # The waiting shard's heartbeat dates from when it was queued: keep it fresh while this operation
+    # starts, or a reaper takes a live worker importing torch (18 s on 2 busy cores) for a dead one.
+    with Starting(doc):
+        from fiftyone_plugin.captioning import Cancelled  # brings torch
+
+        _reap_others(skip=shard_id)
+        task = task_for(doc["task"], doc["settings"])
         task.warm_up()
-    if operation_id is not None and operations.run_state(operation_id) != RUNNING:
+    if operation_id is not None and _tried(lambda: operations.run_state(operation_id), doc) != RUNNING:
         # A reaper replaced this operation while it started (or the user failed it): leave the shard
         # to the operation that replaced it.
         return _result("replaced", doc)
-    claimed = Lease.claim(shard_id, operation_id, lambda token: task.attempt_folder(job, shard, token))
+    token = uuid.uuid4().hex  # tried again with the same token: a claim whose reply was lost is found
+    folder_of = functools.partial(task.attempt_folder, job, shard)
+    claimed = _tried(lambda: Lease.claim(shard_id, operation_id, folder_of, token), doc)
     if claimed is None:
-        doc = ledger().find_one({"_id": shard_id})
+        doc = _tried(lambda: ledger().find_one({"_id": shard_id}), doc)
         status = "already completed" if doc["state"] == COMPLETED else "held"
         return _result(status, doc, worker=worker_of(doc))
     lease, doc = claimed
-    _close_replaced(doc, operation_id)
     counts = {"pairs": 0, "written": 0}
     try:
         with lease:  # the model loads under the lease: its heartbeat runs, however long that takes
-            return _work(dataset, doc, task, task.load(), lease, counts, progress, cancelled)
+            _tried(lambda: _close_replaced(doc, operation_id), doc)
+            model = _with_retries(task.load, lease, doc)  # from shared storage, which may be away a moment
+            return _work(dataset, doc, task, model, lease, counts, progress, cancelled)
     except LeaseLost:
         logger.warning(
             "shard %s: taken over by another attempt; this one stops after writing %d samples, finishing %d pairs",
@@ -202,18 +209,32 @@ def _work(dataset, doc, task, model, lease: Lease, counts: dict, progress, cance
 
 def _with_retries(chunk, lease: Lease, doc: dict):
     """``chunk()``, tried again after a transient error, ``retries`` times with a doubling pause."""
-    retries, pause = doc.get("retries", 0), doc.get("retry_backoff_s", 0.0)
+
+    def noted(why):
+        try:
+            lease.record_retry(why)
+        except PyMongoError:
+            pass  # the database may be what is away; the retry itself will tell
+
+    return _tried(chunk, doc, noted, lease.check)
+
+
+def _tried(call, doc: dict | None = None, on_retry=None, after_pause=None):
+    """``call()``, tried again after a transient error, ``retries`` times with a doubling pause: the
+    shard's settings, or ``ShardConfig``'s before its document is read."""
+    shard = doc or {}
+    retries = shard.get("retries", ShardConfig.retries)
+    pause = shard.get("retry_backoff_s", ShardConfig.retry_backoff_s)
     for attempt in range(retries + 1):
         try:
-            return chunk()
+            return call()
         except Exception as exc:
             if attempt == retries or not is_transient(exc):
                 raise
             why = f"{type(exc).__name__}: {exc} (try {attempt + 1} of {retries + 1})"
-            logger.warning("shard %s: %s; trying again in %.1f s", doc["_id"], why, pause * 2**attempt)
-            try:
-                lease.record_retry(why)
-            except PyMongoError:
-                pass  # the database may be what is away; the retry itself will tell
+            logger.warning("shard %s: %s; trying again in %.1f s", shard.get("_id", "?"), why, pause * 2**attempt)
+            if on_retry is not None:
+                on_retry(why)
             time.sleep(pause * 2**attempt)
-            lease.check()
+            if after_pause is not None:
+                after_pause()

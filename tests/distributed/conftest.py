@@ -84,10 +84,11 @@ class Cluster:
         self.workers.append(worker)
         return worker
 
-    def start_reaper(self, every: float = 0.5) -> subprocess.Popen:
-        """What a cluster runs beside its workers (each shard also reaps when it starts and ends)."""
+    def start_reaper(self, every: float = 0.5, fault: str | None = None) -> subprocess.Popen:
+        """What a cluster runs beside its workers (each shard also reaps when it starts and ends);
+        ``fault`` is its ``IDC_FAULT``."""
         command = [sys.executable, "-m", "fiftyone_plugin.shards", "reap", "--every", str(every)]
-        return self.spawn(command, "reaper.log")
+        return self.spawn(command, "reaper.log", {"IDC_FAULT": fault} if fault else None)
 
     def wait_ready(self, workers, timeout=180):
         deadline = time.monotonic() + timeout

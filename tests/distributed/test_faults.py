@@ -195,3 +195,22 @@ def test_two_overlapping_attempts_of_a_shard_write_everything_once(task, cluster
         assert shard["written"] == 8  # the 4 pairs' 8 samples, each written once (by the second attempt)
         check_operations_are_true(db, queued["job"])
         _check_written_once(task, db, name, queued["job"], shard["pair_ids"], tmp_path, 4, shapes_dir)
+
+
+def test_a_reaper_beside_the_workers_outlives_a_transient_error(cluster):
+    """``python -m fiftyone_plugin.shards reap --every N`` is the one process that re-queues a dead
+    worker's shard when no other shard starts or ends. The database away for a moment during one reap
+    (``AutoReconnect``) ended it with a traceback; now it says so and reaps again at the next turn."""
+    reaper = cluster.start_reaper(every=0.2, fault="reaper.reap:transient=2")
+    log = cluster.logs / "reaper.log"
+    wait_until(
+        lambda: log.read_text().count("injected transient fault") == 2 or reaper.poll() is not None,
+        120,
+        cluster,
+        "2 faults",
+    )
+    time.sleep(2.0)  # ten more turns
+    assert reaper.poll() is None, cluster.all_logs()
+    assert (
+        "reap failed (AutoReconnect: injected transient fault at reaper.reap (2 of 2)); trying again" in log.read_text()
+    )

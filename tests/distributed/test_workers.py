@@ -538,3 +538,315 @@ def test_a_transient_error_while_reaping_or_recording_a_chunk_does_not_fail_the_
     assert shard["state"] == "completed" and shard["retried"] == 1 and shard["done"] == 4, shard
     assert calls == {"reap": 2, "record_chunk": 3}  # reaped on starting (failed) and ending; 2 chunks, 1 retry
     assert all(marks == [queued["job"]] * 2 for _, marks in _written(idc_dataset, shard["pair_ids"]).values())
+
+
+def test_a_ledger_update_whose_reply_was_lost_is_not_applied_twice_nor_read_as_taken_over(
+    idc_dataset, tiny_dir, monkeypatch
+):
+    """A standalone mongod can apply an update and then lose the connection before it replies: the
+    driver raises AutoReconnect and the worker tries the update again. A chunk's record was then
+    counted twice (``done`` 6 of 4 pairs), and the shard's finish, tried again, no longer found the
+    shard held (it had given it up) and read as "taken over": its own operation closed FAILED while
+    the shard was completed."""
+    from pymongo.errors import AutoReconnect
+
+    from fiftyone_plugin.shards import lease
+
+    idc_dataset.persistent = True
+    lost = []
+
+    class ReplyLostOnce:
+        """The ledger, whose first chunk record and first finish are applied, then their reply lost."""
+
+        def __init__(self, collection):
+            self.collection = collection
+
+        def __getattr__(self, name):
+            return getattr(self.collection, name)
+
+        def update_one(self, query, update, **kwargs):
+            result = self.collection.update_one(query, update, **kwargs)
+            what = "finish" if update.get("$set", {}).get("state") == "completed" else None
+            what = "record_chunk" if "done" in update.get("$inc", {}) else what
+            if what is not None and what not in lost:
+                lost.append(what)
+                raise AutoReconnect("connection closed before the reply")
+            return result
+
+    real_ledger = lease.ledger
+    monkeypatch.setattr(lease, "ledger", lambda: ReplyLostOnce(real_ledger()))
+    config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    service = _service()
+    operation = _oid(queued["operations"][0])
+    service.execute_operation(service.get(operation))  # what `fiftyone delegated launch` does with it
+    assert lost == ["record_chunk", "finish"]
+    shard = ledger().find_one({"job": queued["job"]})
+    assert (shard["state"], shard["done"], shard["written"], shard["attempts"][0]["pairs"]) == ("completed", 4, 8, 4)
+    ran = service.get(operation)
+    assert ran.run_state == "completed" and ran.result.result["status"] == "completed", ran.result.error
+
+
+class _Flaky:
+    """A real collection whose named methods fail once with the driver's AutoReconnect: ``before``
+    (nothing applied) or ``after`` (applied, then the reply lost, as a standalone mongod can)."""
+
+    def __init__(self, collection, plan: dict[str, str], failed: list):
+        self.collection, self.plan, self.failed = collection, plan, failed
+
+    def __getattr__(self, name):
+        real = getattr(self.collection, name)
+        if name not in self.plan:
+            return real
+
+        def once(*args, **kwargs):
+            if name in self.failed:
+                return real(*args, **kwargs)
+            self.failed.append(name)
+            from pymongo.errors import AutoReconnect
+
+            if self.plan[name] == "after":
+                real(*args, **kwargs)
+            raise AutoReconnect(f"{name}: connection closed ({self.plan[name]} the write)")
+
+        return once
+
+
+def test_a_transient_error_before_the_lease_neither_fails_the_shard_nor_strands_it(idc_dataset, tiny_dir, monkeypatch):
+    """The database away for a moment as a worker reads its shard, or as it claims it (the claim
+    applied, its reply lost): the worker tries again and runs the shard. Before, the operation failed
+    at once, and after a lost claim reply the shard stayed RUNNING under an attempt nobody ran, until
+    the reaper marked it failed for good."""
+    from fiftyone_plugin.shards import lease, worker
+
+    idc_dataset.persistent = True
+    failed = []
+    real_ledger = lease.ledger
+    monkeypatch.setattr(worker, "ledger", lambda: _Flaky(real_ledger(), {"find_one": "before"}, failed))
+    monkeypatch.setattr(lease, "ledger", lambda: _Flaky(real_ledger(), {"find_one_and_update": "after"}, failed))
+    config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    service = _service()
+    operation = _oid(queued["operations"][0])
+    service.execute_operation(service.get(operation))  # what `fiftyone delegated launch` does with it
+    ran = service.get(operation)
+    assert failed == ["find_one", "find_one_and_update"]
+    assert ran.run_state == "completed" and ran.result.result["status"] == "completed", ran.result.error
+    shard = ledger().find_one({"job": queued["job"]})
+    assert (shard["state"], shard["done"], len(shard["attempts"])) == ("completed", 4, 1), shard
+
+
+def test_a_shard_whose_queueing_was_cut_short_is_queued_by_the_reaper(idc_dataset, tiny_dir, monkeypatch):
+    """The process queueing a job (the App's server, a script) dies after writing a shard's ledger
+    document and before queueing its operation: the shard waited QUEUED with no operation forever,
+    and the job never finished. The reaper now queues one once the shard's heartbeat is stale."""
+    from fiftyone.operators.executor import ExecutionRunState
+
+    from fiftyone_plugin.shards import operations
+
+    idc_dataset.persistent = True
+    real, queued_ops = operations.queue_operation, []
+
+    def die_at_the_second(doc, replacing=None):
+        if len(queued_ops) == 1:
+            raise _Killed("queueing process killed")
+        queued_ops.append(real(doc, replacing=replacing))
+        return queued_ops[-1]
+
+    monkeypatch.setattr(operations, "queue_operation", die_at_the_second)
+    test = idc_dataset.match_tags("test").limit(4)
+    config = ShardConfig(shards=2, chunk_size=2, stale_after=0.5, stall_after=60)
+    with pytest.raises(_Killed):
+        queue_shards(test, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    monkeypatch.undo()
+    (job,) = ledger().distinct("job", {"dataset_id": str(idc_dataset._doc.id)})
+    assert ledger().find_one({"_id": f"{job}/1"})["operation_id"] is None
+    time.sleep(0.6)
+    actions = reap(job=job)
+    assert [(a["shard"], a["action"]) for a in actions] == [(f"{job}/1", "requeued")]
+    assert reap(job=job) == []  # queued once
+    service = _service()
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    shards = list(ledger().find({"job": job}).sort("shard"))
+    assert [(s["state"], s["done"]) for s in shards] == [("completed", 2)] * 2
+    assert all(service.get(s["operation_id"]).run_state == ExecutionRunState.COMPLETED for s in shards)
+    assert shards[1]["operations"] == [_oid(actions[0]["operation"])]
+
+
+@pytest.mark.parametrize(
+    "task, settings, error",
+    [
+        ("caption", {"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ("caption", {"num_beams": "2"}, "num_beams must be a positive integer, got '2'"),
+        ("heatmaps", {"batch_size": -1}, "batch_size must be a positive integer, got -1"),
+        ("heatmaps", {"regions_field": "idc_out"}, "regions_field must differ from heatmap_field, both are 'idc_out'"),
+    ],
+)
+def test_a_bad_setting_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, task, settings, error):
+    """Before, the job was queued and its shards failed later, in the workers, after loading the model."""
+    field = {"caption": "label_field", "heatmaps": "heatmap_field"}[task]
+    settings = {"model": str(tiny_dir), field: "idc_out", **settings}
+    with pytest.raises(ValueError, match=error):
+        queue_shards(idc_dataset.match_tags("test").limit(4), task, settings, ShardConfig(shards=2))
+    assert ledger().count_documents({"dataset_id": str(idc_dataset._doc.id)}) == 0
+
+
+def test_a_pair_without_its_id_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, shapes_pairs):
+    """A modified sample added by hand (the App, a script) without ``pair_id``: before, queueing failed
+    with "'<' not supported between instances of 'NoneType' and 'str'"."""
+    import fiftyone as fo
+
+    pair = next(p for p in shapes_pairs if p.split == "test")
+    group = fo.Group()
+    idc_dataset.add_samples(
+        [
+            fo.Sample(filepath=pair.reference, group=group.element(REFERENCE), tags=["test"]),
+            fo.Sample(filepath=pair.modified, group=group.element(MODIFIED), tags=["test"]),
+        ]
+    )
+    sample_id = idc_dataset.select_group_slices(MODIFIED).match({PAIR_ID: None}).first().id
+    settings = {"model": str(tiny_dir), "label_field": "idc_caption"}
+    with pytest.raises(ValueError, match=f"sample {sample_id}: has no {PAIR_ID!r}"):
+        queue_shards(idc_dataset.match_tags("test"), "caption", settings, ShardConfig(shards=2))
+    assert ledger().count_documents({"dataset_id": str(idc_dataset._doc.id)}) == 0
+
+
+def test_a_transient_error_while_loading_the_model_does_not_fail_the_shard(idc_dataset, tiny_dir, monkeypatch):
+    """Shared storage away for a moment (EIO) as the worker loads the model: tried again like a chunk;
+    before, the shard failed for good."""
+    import errno
+
+    import idc_engine.model.loading as loading
+
+    idc_dataset.persistent = True
+    real, failures = loading.load_model, []
+
+    def flaky(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError(errno.EIO, "Input/output error", str(tiny_dir))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_model", flaky)
+    config = ShardConfig(shards=1, chunk_size=2, retries=3, retry_backoff_s=0.01)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    assert run_shard(idc_dataset, queued["job"], 0)["status"] == "completed"
+    shard = ledger().find_one({"job": queued["job"]})
+    assert (shard["state"], shard["done"], shard["retried"]) == ("completed", 4, 1), shard
+
+
+def test_a_rerun_copy_closes_an_original_that_was_still_starting(idc_dataset, tiny_dir):
+    """A worker took the shard's first operation and is still starting (importing torch) when a
+    `fiftyone delegated rerun` copy runs the shard. The first operation was not listed among the
+    shard's operations until it claimed, so the copy could not close it: it stayed RUNNING while the
+    copy worked, and then ended COMPLETED ("already completed") for work another operation did."""
+    from fiftyone.operators.executor import ExecutionRunState
+
+    idc_dataset.persistent = True
+    queued = queue_shards(
+        idc_dataset.match_tags("test").limit(4),
+        "caption",
+        {"model": str(tiny_dir), "label_field": "c"},
+        ShardConfig(shards=1, chunk_size=2),
+    )
+    job, original = queued["job"], _oid(queued["operations"][0])
+    service = _service()
+    service.set_running(original, required_state=ExecutionRunState.QUEUED)  # a worker took it, starting
+    copy = service.rerun_operation(original).id  # what `fiftyone delegated rerun ID` does
+    service.execute_operation(service.get(copy))
+    assert service.get(copy).result.result["status"] == "completed"
+    closed = service.get(original)
+    assert closed.run_state == ExecutionRunState.FAILED and f"taken over by operation {copy}" in closed.result.error
+    assert run_shard(idc_dataset, job, 0, operation_id=original)["status"] == "already completed"
+    assert service.get(original).run_state == ExecutionRunState.FAILED
+
+
+def test_a_worker_importing_torch_as_its_operation_starts_is_not_taken_for_dead(idc_dataset, tiny_dir, monkeypatch):
+    """run_shard imported the captioning module (torch: 18 s on 2 busy cores) before its starting
+    heartbeat ran; a reaper meanwhile saw the shard silent and its operation RUNNING past
+    ``stall_after``, and re-queued a live worker's shard (the killed-worker tests then ran a shard
+    twice). Here the import takes 2 s against a ``stall_after`` of 0.5 s, a reaper turning every 0.1 s."""
+    import importlib.abc
+    import sys
+    import threading
+
+    from fiftyone.operators.executor import ExecutionRunState
+
+    class SlowImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "fiftyone_plugin.captioning":
+                time.sleep(2.0)
+            return None  # the usual finders import it
+
+    idc_dataset.persistent = True
+    config = ShardConfig(shards=1, chunk_size=2, stale_after=0.2, stall_after=0.5)
+    view = idc_dataset.match_tags("test").limit(4)
+    queued = queue_shards(view, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    job, operation = queued["job"], _oid(queued["operations"][0])
+    _service().set_running(operation, required_state=ExecutionRunState.QUEUED)  # a worker took it
+    monkeypatch.delitem(sys.modules, "fiftyone_plugin.captioning")
+    monkeypatch.setattr(sys, "meta_path", [SlowImport(), *sys.meta_path])
+    stop, actions = threading.Event(), []
+
+    def reaper():  # until the worker holds the shard (a chunk may then take longer than stall_after)
+        while not stop.wait(0.1) and ledger().find_one({"_id": f"{job}/0"})["state"] == "queued":
+            actions.extend(reap(job=job))
+
+    thread = threading.Thread(target=reaper)
+    thread.start()
+    try:
+        result = run_shard(idc_dataset, job, 0, operation_id=operation)
+    finally:
+        stop.set()
+        thread.join()
+    assert actions == [] and result["status"] == "completed", (actions, result)
+
+
+def test_an_operation_queued_but_not_recorded_is_run_not_doubled(idc_dataset, tiny_dir, monkeypatch):
+    """The queueing process dies after queueing a shard's operation and before recording it in the
+    ledger, and no worker runs it within ``stale_after``: the reaper takes that operation as the
+    shard's. Before, it queued a second one, which ended COMPLETED ("already completed") beside the
+    one that ran the shard."""
+    import importlib
+
+    from fiftyone.operators.executor import ExecutionRunState
+
+    ledger_module = importlib.import_module("fiftyone_plugin.shards.ledger")  # not the function of that name
+    idc_dataset.persistent = True
+    real_ledger = ledger_module.ledger
+
+    class DiesBeforeRecording:
+        def __init__(self, collection):
+            self.collection = collection
+
+        def __getattr__(self, name):
+            return getattr(self.collection, name)
+
+        def update_one(self, query, update, **kwargs):
+            if "operation_id" in update.get("$set", {}) and query["_id"].endswith("/1"):
+                raise _Killed("queueing process killed")
+            return self.collection.update_one(query, update, **kwargs)
+
+    monkeypatch.setattr(ledger_module, "ledger", lambda: DiesBeforeRecording(real_ledger()))
+    test = idc_dataset.match_tags("test").limit(4)
+    config = ShardConfig(shards=2, chunk_size=2, stale_after=0.5, stall_after=60)
+    with pytest.raises(_Killed):
+        queue_shards(test, "caption", {"model": str(tiny_dir), "label_field": "idc_caption"}, config)
+    monkeypatch.undo()
+    (job,) = ledger().distinct("job", {"dataset_id": str(idc_dataset._doc.id)})
+    time.sleep(0.6)
+    actions = reap(job=job)
+    assert [(a["shard"], a["action"]) for a in actions] == [(f"{job}/1", "requeued")]
+    service = _service()
+    service.execute_queued_operations(dataset_name=idc_dataset.name)
+    shards = list(ledger().find({"job": job}).sort("shard"))
+    assert [(s["state"], s["done"], len(s["operations"])) for s in shards] == [("completed", 2, 1)] * 2
+    ops = [
+        o
+        for o in service.list_operations(dataset_name=idc_dataset.name)
+        if o.context.request_params["params"]["job"] == job
+    ]
+    assert len(ops) == 2 and all(o.run_state == ExecutionRunState.COMPLETED for o in ops)

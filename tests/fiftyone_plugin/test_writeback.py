@@ -145,3 +145,22 @@ def test_writing_heatmaps_over_a_caption_field_is_refused_and_loses_nothing(idc_
     assert all(
         s == {REFERENCE: ("cap", "job-1"), MODIFIED: ("cap", "job-1")} for s in _slices(idc_dataset, pair_ids).values()
     )
+
+
+def test_regions_and_heatmaps_given_one_field_are_refused_and_nothing_is_written(idc_dataset):
+    """``regions_field`` equal to ``heatmap_field``: the modified samples' maps gave way to their
+    regions and the reference samples got Heatmap documents in a field declared for Detections."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.heatmaps import PairHeatmaps, heatmap, write_heatmaps
+
+    pair_ids = idc_dataset.match_tags("test").select_group_slices(MODIFIED).limit(2).values(PAIR_ID)
+    computed = PairHeatmaps(  # what heatmap_values computes when both fields are "h"
+        modified={p: {"h": fo.Detections(detections=[])} for p in pair_ids},
+        reference={p: {"h": heatmap(np.zeros((2, 2)))} for p in pair_ids},
+    )
+    before = list(idc_dataset._sample_collection.find({}, {"last_modified_at": 0}).sort("_id"))
+    with pytest.raises(ValueError, match="field 'h': holds Detections values .*, not Heatmap"):
+        write_heatmaps(idc_dataset, computed, "h", "h")
+    after = list(idc_dataset._sample_collection.find({}, {"last_modified_at": 0}).sort("_id"))
+    assert after == before
