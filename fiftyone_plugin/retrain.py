@@ -55,8 +55,18 @@ class RetrainConfig:
         default=200, metadata={"help": "pairs of the dataset's test split captioned before and after (0: none)"}
     )
     seed: int = field(default=0, metadata={"help": "which replay and test pairs are drawn"})
+    # A short fine-tune of a model already trained: fewer steps than ``TrainConfig``'s defaults.
+    max_steps: int = field(default=300, metadata={"help": "training steps of the retraining"})
+    batch_size: int = field(default=16, metadata={"help": "pairs per step"})
+    learning_rate: float = field(default=2e-4, metadata={"help": "peak learning rate"})
 
     def __post_init__(self):
+        for name in ("max_steps", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if not 0.0 < self.holdout < 1.0:
             raise ValueError(f"holdout must be in (0, 1), got {self.holdout!r}")
         if not 0.0 <= self.validation < 1.0:
@@ -65,6 +75,23 @@ class RetrainConfig:
             raise ValueError(f"replay_ratio must be zero or positive, got {self.replay_ratio!r}")
         if not isinstance(self.test_pairs, int) or self.test_pairs < 0:
             raise ValueError(f"test_pairs must be a non-negative integer, got {self.test_pairs!r}")
+
+
+def retraining_train_config(retrain: RetrainConfig):
+    """The ``TrainConfig`` of a retraining: its steps, batch and rate; warm-up, validation and checkpoints
+    scaled to its length; the best step kept by validation loss (a few reviewed pairs make CIDEr-D noisy)."""
+    from idc_engine.train.config import TrainConfig
+
+    steps = retrain.max_steps
+    return TrainConfig(
+        learning_rate=retrain.learning_rate,
+        batch_size=retrain.batch_size,
+        max_steps=steps,
+        warmup_steps=min(TrainConfig().warmup_steps, steps // 10),
+        eval_every=max(1, steps // 5),
+        eval_metric="loss",
+        checkpoint_every=max(1, steps // 5),
+    )
 
 
 def free_field_name(dataset, name: str) -> str:

@@ -81,9 +81,9 @@ class RetrainOnReviewed(foo.Operator):
             description="off: they are compared instead, never trained on",
         )
         inputs.int("test_pairs", default=defaults.test_pairs, min=0, label="Test pairs compared before / after")
-        inputs.int("max_steps", default=300, min=1, label="Steps")
-        inputs.int("batch_size", default=16, min=1, label="Batch size")
-        inputs.float("learning_rate", default=2e-4, label="Learning rate")
+        inputs.int("max_steps", default=defaults.max_steps, min=1, label="Steps")
+        inputs.int("batch_size", default=defaults.batch_size, min=1, label="Batch size")
+        inputs.float("learning_rate", default=defaults.learning_rate, label="Learning rate")
         for name in ("max_steps", "batch_size", "learning_rate"):
             check_positive(ctx, inputs, name)
         try:
@@ -104,26 +104,16 @@ class RetrainOnReviewed(foo.Operator):
         return types.Property(inputs, view=types.View(label="Retrain on reviewed captions"))
 
     def execute(self, ctx):
-        from fiftyone_plugin.retrain import retrain_on_reviewed
-        from idc_engine.train.config import TrainConfig
+        from fiftyone_plugin.retrain import retrain_on_reviewed, retraining_train_config
 
         params = ctx.params
-        steps = params.get("max_steps", 300)
-        config = TrainConfig(
-            learning_rate=params.get("learning_rate", 2e-4),
-            batch_size=params.get("batch_size", 16),
-            max_steps=steps,
-            warmup_steps=min(50, steps // 10),
-            eval_every=max(1, steps // 5),
-            eval_metric="loss",
-            checkpoint_every=max(1, steps // 5),
-        )
+        retrain = _retrain_config(params)
         result = retrain_on_reviewed(
             ctx.target_view(),
             params.get("caption_field", "idc_caption"),
             params["out_dir"],
-            config,
-            _retrain_config(params),
+            retraining_train_config(retrain),
+            retrain,
             new_field=params.get("new_field") or None,
             model=params.get("model") or None,
             replay_samples=_replay(ctx),
@@ -162,6 +152,9 @@ def _retrain_config(params):
         replay_ratio=params.get("replay_ratio", defaults.replay_ratio),
         include_test=params.get("include_test", defaults.include_test),
         test_pairs=params.get("test_pairs", defaults.test_pairs),
+        max_steps=params.get("max_steps", defaults.max_steps),
+        batch_size=params.get("batch_size", defaults.batch_size),
+        learning_rate=params.get("learning_rate", defaults.learning_rate),
     )
 
 

@@ -6,6 +6,7 @@ import fiftyone.operators as foo
 import pytest
 from fiftyone.operators.executor import ExecutionContext
 
+from fiftyone_plugin.retrain import RetrainConfig
 from idc_engine.attention.maps import AttentionConfig
 from idc_engine.inference.caption import GenerationConfig
 from idc_engine.synth.augment import SynedConfig
@@ -32,6 +33,19 @@ EXPECTED = {
     "compute_idc_heatmaps": {"batch_size": AttentionConfig().batch_size},
     "augment_syned": {"variations": SynedConfig().variations, "captions": SynedConfig().captions, "seed": 0},
     "add_instruction_references": {"variations": ReferenceConfig().variations, "seed": ReferenceConfig().seed},
+    "retrain_blip2idc_on_reviewed": {
+        name: getattr(RetrainConfig(), name)
+        for name in (
+            "holdout",
+            "validation",
+            "replay_ratio",
+            "include_test",
+            "test_pairs",
+            "max_steps",
+            "batch_size",
+            "learning_rate",
+        )
+    },
 }
 
 
