@@ -16,8 +16,8 @@ DATASET = "idc-demo-photos"
 
 def build_photo_demo_dataset(photo_dir, name: str = DATASET):
     """The dataset of ``idc_engine.demo_photos.run_photo_demo``'s output folder ``photo_dir``."""
-    from fiftyone_plugin.captioning import confidence_field
-    from fiftyone_plugin.dataset import pairs_to_dataset, write_pair_values
+    from fiftyone_plugin.captioning import read_caption_file, write_captions
+    from fiftyone_plugin.dataset import pairs_to_dataset
     from fiftyone_plugin.evaluation import evaluate_idc_captions
     from fiftyone_plugin.heatmaps import compute_heatmaps
     from idc_engine.data.manifest import read_manifest
@@ -30,15 +30,10 @@ def build_photo_demo_dataset(photo_dir, name: str = DATASET):
     # Held-out photographs only; the captioned test pairs first (the App's grid opens on them), kind by kind.
     test = sorted((p for p in pairs if p.split == "test"), key=lambda p: (CATEGORIES.index(p.category), p.id))
     pairs = test + [p for p in pairs if p.split == "validation"]
-    predictions, confidences = {}, {}
-    with (photo_dir / "predictions.jsonl").open() as handle:
-        for line in handle:
-            record = json.loads(line)
-            predictions[record["id"]] = record["caption"]
-            confidences[record["id"]] = record["confidence"]
     dataset = pairs_to_dataset(pairs, name=name, persistent=True, overwrite=True)
-    write_pair_values(dataset, "idc_caption", predictions)
-    write_pair_values(dataset, confidence_field("idc_caption"), confidences)
+    write_captions(
+        dataset, "idc_caption", read_caption_file(photo_dir / "predictions.jsonl"), model_spec=settings["model"]
+    )
     test = dataset.match_tags("test")
     # The demo's baselines drew on a training split that the dataset leaves out (it shows held-out photos).
     results = evaluate_idc_captions(test, "idc_caption", "demo", baselines=False)
