@@ -139,15 +139,20 @@ def _add_missing(dataset, by_id: dict, slice_name: str) -> int:
         missing = [key for key in by_id if key not in present]
         if not missing:
             return added
+        # FiftyOne inserts in batches sized by their latency (several on a busy machine): count each batch
+        # that went in, so that a clash in a later batch does not lose the count of the earlier ones.
+        inserted = 0
         try:
-            dataset.add_samples([_variant_sample(by_id[key], key, slice_name) for key in missing], progress=False)
-            return added + len(missing)
+            samples = [_variant_sample(by_id[key], key, slice_name) for key in missing]
+            for ids in dataset.add_samples(samples, progress=False, generator=True):
+                inserted += len(ids)
+            return added + inserted
         except ValueError as exc:
             refused = exc.__cause__
             if "E11000" not in str(exc) or not isinstance(refused, BulkWriteError):
                 raise
             # Another writer added one of them a moment ago; those before it went in: look again.
-            added += refused.details.get("nInserted", 0)
+            added += inserted + refused.details.get("nInserted", 0)
     raise RuntimeError(f"{slice_name} samples of {len(by_id)} variants: still clashing after {_INSERT_TRIES} tries")
 
 
