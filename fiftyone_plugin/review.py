@@ -9,7 +9,8 @@ sidebar counts and filters each pair once::
     idc_review_lease    {reviewer, until}          who *Next in queue* gave the pair to, until when
     idc_review_skips    [{reviewer, at}]           who skipped the pair, and when
     idc_review_overlap  k                          the pair is reviewed blind by k reviewers (absent: by one)
-    idc_review_votes    [{reviewer, status, caption, flag_reason, at}]   their blind reviews
+    idc_review_votes    [{reviewer, at, ballot}]   who reviewed it blind; once all k are in, also
+                        {status, caption, flag_reason, source_field} of each
 
 ``status`` is one of ``unreviewed``, ``accepted``, ``edited``, ``flagged`` or ``disputed`` (blind
 reviewers disagreed: a lead settles it). The reference captions (``captions``) are never touched: an
@@ -24,12 +25,21 @@ filter holds the record's ``version`` as the reviewer saw it (a compare-and-set)
 version is stale changes nothing and raises :class:`ReviewConflict`, which says who changed the pair;
 an action that returns has its entry in the history. Callers that do not pass the version they saw
 (scripts) get the current one, retried until their action lands.
+
+What a blind reviewer decided is kept off the sample until all k reviews are in: the App shows every
+field of a sample to everyone, so the decision (a *ballot*) lives in the dataset's execution store
+under a fresh key, and the sample's vote names only who voted, when, and that key. The ballot is
+written before the vote that points to it; a process stopped between the two leaves an unused ballot
+and no vote. Settling copies the ballots into the votes and the history, then deletes them. (Open-source
+FiftyOne has no per-user permissions: anyone with Python access to the database can read the store.
+Blind here means no reviewer sees another's decision in the App or the panel by accident.)
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -54,6 +64,8 @@ QUEUES = ("review", "flagged", "resolve")  # unreviewed pairs, flagged pairs, bl
 CONSENSUS = "overlap"  # the reviewer name of the action that settles a blind review
 _RECORD_KEYS = ("status", "caption", "source_field", "flag_reason", "reviewer", "reviewed_at", "action", "version")
 _EMBEDDED = "DynamicEmbeddedDocument"  # FiftyOne's class tag for embedded documents, needed in raw writes
+STORE = "idc_review"  # the dataset's execution store: blind ballots, and the panel's overlap settings
+_BALLOT_KEYS = ("status", "caption", "flag_reason", "source_field")
 
 
 @dataclass(frozen=True)
@@ -254,21 +266,53 @@ def _describe(doc: dict, pair_id: str) -> dict:
         else None,
         "lease": {"reviewer": lease.get("reviewer"), "until": lease.get("until")} if lease else None,
         "overlap": doc.get(OVERLAP_FIELD) or 0,
-        "votes": [{k: v.get(k) for k in ("reviewer", "status", "caption", "flag_reason", "at")} for v in votes],
+        "votes": [{k: v.get(k) for k in ("reviewer", "at", "ballot", *_BALLOT_KEYS)} for v in votes],
     }
 
 
-def review_record(dataset, pair_id: str, config: ReviewConfig = DEFAULT_CONFIG) -> dict:
+def review_record(dataset, pair_id: str, config: ReviewConfig = DEFAULT_CONFIG, reviewer: str | None = None) -> dict:
     """The pair's current record (``unreviewed``, version 0 when none), how many actions can be undone,
-    the last of them, its lease, and its blind reviews (when it is an overlap pair).
+    the last of them, its lease, and its blind reviews (when it is an overlap pair): who reviewed it,
+    and what they decided once all are in; before that, only ``reviewer``'s own decision.
 
     A blind review whose last vote was stored but not settled (its process died between the two
     writes) is settled here, so that no reader ever sees it stuck.
     """
     found = _describe(_find(dataset, pair_id), pair_id)
     if found["overlap"] and found["status"] == UNREVIEWED and len(found["votes"]) >= found["overlap"]:
-        return _settle(dataset, pair_id, config)
+        found = _settle(dataset, pair_id, config)
+    if reviewer is not None and found["overlap"] and found["status"] == UNREVIEWED:
+        for vote in found["votes"]:
+            if vote["reviewer"] == reviewer and vote["status"] is None:
+                vote.update(_open_ballot(dataset, pair_id, vote) or {})
     return found
+
+
+# ------------------------------------------------------------------------------------------- ballots
+def _store(dataset):
+    from fiftyone.operators.store import ExecutionStore
+
+    return ExecutionStore.create(STORE, dataset._doc.id)
+
+
+def _ballot_key(pair_id: str, ballot: str) -> str:
+    return f"ballot:{pair_id}:{ballot}"
+
+
+def _open_ballot(dataset, pair_id: str, vote: dict) -> dict | None:
+    """What a blind reviewer decided: on the vote itself once settled (or written before ballots
+    existed), else in its ballot; None when the ballot is gone."""
+    if vote.get("status") is not None:
+        return {k: vote.get(k) for k in _BALLOT_KEYS}
+    if not vote.get("ballot"):
+        return None
+    found = _store(dataset).get(_ballot_key(pair_id, vote["ballot"]))
+    return {k: found.get(k) for k in _BALLOT_KEYS} if found else None
+
+
+def _drop_ballot(dataset, pair_id: str, ballot: str | None):
+    if ballot:
+        _store(dataset).delete(_ballot_key(pair_id, ballot))
 
 
 # ------------------------------------------------------------------------------------------- actions
@@ -367,6 +411,7 @@ def _decide(
     guard=None,
 ) -> dict:
     """Accept, edit or flag: a record change, or, on an overlap pair not yet settled, a blind vote."""
+    ballot = {}  # a blind decision: written to the store once, before any vote names it
 
     def build(doc, version):
         now = _now()
@@ -379,7 +424,12 @@ def _decide(
                     "them; nothing of yours was stored: look at it again before acting",
                     record=review_record(dataset, pair_id, config),
                 )
-            return _vote(doc, version, action, values, reviewer, now, seconds, config, extra_guard)
+            if not ballot:
+                ballot["id"] = uuid.uuid4().hex
+                decision = {"status": ACTIONS[action], "caption": None, "flag_reason": None, "source_field": None}
+                decision.update({k: values[k] for k in _BALLOT_KEYS if k in values})
+                _store(dataset).set(_ballot_key(pair_id, ballot["id"]), {"reviewer": reviewer, **decision})
+            return _vote(doc, version, reviewer, now, seconds, extra_guard, ballot["id"])
         record = _embedded(
             status=ACTIONS[action],
             **{"caption": None, "source_field": None, "flag_reason": None, **values},
@@ -397,34 +447,34 @@ def _decide(
         return extra_guard, update
 
     build.guard_message = getattr(guard, "message", None)
-    result = _write(dataset, pair_id, build, expected_version, config)
+    try:
+        result = _write(dataset, pair_id, build, expected_version, config)
+    except ValueError:  # refused (ReviewConflict too): no vote names the ballot. Other errors keep it,
+        _drop_ballot(dataset, pair_id, ballot.get("id"))  # as the vote may have landed unreported.
+        raise
+    if ballot and all(v.get("ballot") != ballot["id"] for v in result["votes"]):
+        _drop_ballot(dataset, pair_id, ballot["id"])  # the pair was settled meanwhile: a decision instead
     if result["overlap"] and result["status"] == UNREVIEWED and len(result["votes"]) >= result["overlap"]:
         result = _settle(dataset, pair_id, config)
     return result
 
 
-def _vote(doc, version, action, values, reviewer, now, seconds, config, extra_guard):
-    """A blind review of an overlap pair: kept per reviewer; the record changes once k are in."""
+def _vote(doc, version, reviewer, now, seconds, extra_guard, ballot):
+    """A blind review of an overlap pair: who and when on the pair, what in the ballot; the record
+    changes once k are in."""
     votes, k = doc.get(VOTES_FIELD) or [], doc[OVERLAP_FIELD]
     if any(v.get("reviewer") == reviewer for v in votes):
         raise ValueError(
             f"reviewer {reviewer!r}: you already reviewed pair {doc[PAIR_ID]!r} blind; it waits for "
             f"{k - len(votes)} more reviewer(s)"
         )
-    vote = _embedded(
-        reviewer=reviewer,
-        status=ACTIONS[action],
-        caption=values.get("caption"),
-        flag_reason=values.get("flag_reason"),
-        source_field=values.get("source_field"),
-        at=now,
-    )
+    vote = _embedded(reviewer=reviewer, at=now, ballot=ballot)
     guard = {
         **extra_guard,
         f"{VOTES_FIELD}.reviewer": {"$ne": reviewer},
         f"{VOTES_FIELD}.{k - 1}": {"$exists": False},
     }
-    entry = _entry(action, reviewer, now, version, None, seconds, blind=True, **values)
+    entry = _entry("vote", reviewer, now, version, None, seconds, blind=True)
     update = {
         "$push": {VOTES_FIELD: vote, HISTORY_FIELD: entry},
         "$set": {"last_modified_at": now},
@@ -529,8 +579,10 @@ def undo(
     action stays in the history, marked, and the undo is recorded after it.
     """
     reviewer = _reviewer(reviewer)
+    withdrawn = {}  # the ballot of a blind review taken back
 
     def build(doc, version):
+        withdrawn.clear()
         history = doc.get(HISTORY_FIELD) or []
         live = _live_actions(history)
         mine_blind = [i for i in live if history[i].get("blind") and history[i].get("reviewer") == reviewer]
@@ -541,6 +593,9 @@ def undo(
                 "them; a lead acts on it instead of undoing"
             )
         if blind and mine_blind:
+            withdrawn["ballot"] = next(
+                (v.get("ballot") for v in doc.get(VOTES_FIELD) or [] if v.get("reviewer") == reviewer), None
+            )
             return _unvote(doc, history, mine_blind[-1], reviewer)
         if blind and live:
             # The live actions are the other reviewers' blind reviews: naming whose and which would
@@ -575,7 +630,9 @@ def undo(
             f"{HISTORY_FIELD}.{len(history)}": {"$exists": False},
         }, update
 
-    return _write(dataset, pair_id, build, expected_version, config)
+    result = _write(dataset, pair_id, build, expected_version, config)
+    _drop_ballot(dataset, pair_id, withdrawn.get("ballot"))
+    return result
 
 
 def _unvote(doc, history, position, reviewer):
@@ -630,6 +687,12 @@ def _settle(dataset, pair_id: str, config: ReviewConfig) -> dict:
         votes = (doc.get(VOTES_FIELD) or [])[:k]
         if not k or len(votes) < k:
             raise ReviewConflict(f"pair {pair_id!r}: its blind reviews are not all in (a vote was withdrawn)")
+        # The very votes read (k of them: no vote is withdrawn or added once all are in).
+        same_votes = {f"{VOTES_FIELD}.{i}.{key}": v.get(key) for i, v in enumerate(votes) for key in ("reviewer", "at")}
+        opened = [_open_ballot(dataset, pair_id, v) for v in votes]
+        if any(o is None for o in opened):
+            return same_votes, _lost_votes(doc, votes, opened, version)
+        votes = [_embedded(**{**{k: v for k, v in vote.items() if k != "_cls"}, **o}) for vote, o in zip(votes, opened)]
         pairs = [votes_agree(a, b, config) for i, a in enumerate(votes) for b in votes[i + 1 :]]
         agree = all(ok for ok, _ in pairs)
         similarity = min(s for _, s in pairs) if pairs else 1.0
@@ -647,15 +710,44 @@ def _settle(dataset, pair_id: str, config: ReviewConfig) -> dict:
             agreement=_embedded(agree=agree, similarity=round(similarity, 4), reviewers=[v["reviewer"] for v in votes]),
         )
         entry = _entry("settle", CONSENSUS, now, version + 1, _stored_record(doc), None, agree=agree)
-        update = {"$set": {REVIEW_FIELD: record, "last_modified_at": now}, "$push": {HISTORY_FIELD: entry}}
+        update = {
+            "$set": {REVIEW_FIELD: record, VOTES_FIELD: votes, "last_modified_at": now},
+            "$push": {HISTORY_FIELD: entry},
+        }
         # Only on all k votes: a vote withdrawn meanwhile leaves the pair waiting, never settled on fewer.
         settles = {f"{REVIEW_FIELD}.status": {"$in": [None, UNREVIEWED]}}
-        return {**settles, f"{VOTES_FIELD}.{k - 1}": {"$exists": True}}, update
+        return {**settles, **same_votes, f"{VOTES_FIELD}.{k - 1}": {"$exists": True}}, update
 
     try:
-        return _write(dataset, pair_id, build, None, config)
+        settled = _write(dataset, pair_id, build, None, config)
     except ReviewConflict:
         return review_record(dataset, pair_id)  # settled meanwhile by the other reviewer's call
+    if settled["status"] != UNREVIEWED:  # the ballots are on the votes now
+        for vote in settled["votes"]:
+            _drop_ballot(dataset, pair_id, vote.get("ballot"))
+    return settled
+
+
+def _lost_votes(doc, votes, opened, version) -> dict:
+    """Votes whose ballot is gone (a copy of the dataset made without its execution store): they are
+    withdrawn, each with an undo in the history, and their reviewers review the pair again."""
+    history = doc.get(HISTORY_FIELD) or []
+    live = _live_actions(history)
+    now = _now()
+    lost = [v["reviewer"] for v, o in zip(votes, opened) if o is None]
+    entries = []
+    for name in lost:
+        mine = [i for i in live if history[i].get("blind") and history[i].get("reviewer") == name]
+        entries.append(
+            _entry(
+                "undo", CONSENSUS, now, version, None, None, undoes=mine[-1] if mine else None, undid="vote", lost=name
+            )
+        )
+    return {
+        "$pull": {VOTES_FIELD: {"reviewer": {"$in": lost}}},
+        "$push": {HISTORY_FIELD: {"$each": entries}},
+        "$set": {"last_modified_at": now},
+    }
 
 
 # ------------------------------------------------------------------------------------------- views
@@ -702,7 +794,7 @@ def time_per_pair(samples) -> dict:
         history = history or []
         for entry in (history[i] for i in _live_actions(history)):  # an undone decision is no decision
             seconds = entry.get("seconds")
-            if seconds is not None and entry.get("action") in ACTIONS:
+            if seconds is not None and (entry.get("action") in ACTIONS or entry.get("action") == "vote"):
                 by_reviewer.setdefault(entry.get("reviewer") or "unknown", []).append(seconds)
     return {
         name: {"decisions": len(values), "median_s": round(statistics.median(values), 1)}

@@ -2,7 +2,8 @@
 
 The lead chooses the share and how many reviewers (``set_overlap``); the chosen pairs (a hash of
 each pair id, so the choice is stable as pairs are added) carry ``idc_review_overlap = k``. Their
-reviews are votes (``idc_review_votes``), hidden from the other reviewers, until k are in; the record
+reviews are votes (``idc_review_votes``: their decisions sealed in the execution store, so neither the
+App nor the panel shows them to the other reviewers) until k are in; the record
 then takes their common decision, or ``disputed`` goes to the *resolve* queue for a lead.
 ``agreement_report`` is what the grid panel shows, per pair and per reviewer.
 """
@@ -17,6 +18,7 @@ from fiftyone_plugin.review import (
     DISPUTED,
     OVERLAP_FIELD,
     REVIEW_FIELD,
+    STORE,
     UNREVIEWED,
     VOTES_FIELD,
     ReviewConfig,
@@ -25,8 +27,6 @@ from fiftyone_plugin.review import (
     ensure_review_fields,
     modified_samples,
 )
-
-STORE = "idc_review"  # the dataset's execution store that the panel keeps its settings in too
 
 
 def overlap_settings(dataset) -> dict:

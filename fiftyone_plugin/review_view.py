@@ -86,7 +86,7 @@ def pair_key(pair_id: str) -> str:
     return hashlib.sha1(pair_id.encode()).hexdigest()[:12]
 
 
-def pair_summary(dataset, sample_id: str, eval_key: str | None = None) -> dict:
+def pair_summary(dataset, sample_id: str, eval_key: str | None = None, reviewer: str | None = None) -> dict:
     """Everything the modal shows for the pair of ``sample_id`` (a sample of either slice)."""
     collection = dataset._sample_collection
     group = dataset.group_field
@@ -121,7 +121,7 @@ def pair_summary(dataset, sample_id: str, eval_key: str | None = None) -> dict:
         "category": modified.get(CATEGORY),
         "references": list(modified.get(CAPTIONS) or []),
         "captions": captions,
-        "review": review_record(dataset, pair_id),
+        "review": review_record(dataset, pair_id, reviewer=reviewer),  # a blind reviewer sees only their own
         "scores": scores,
         "heatmaps": heatmaps,
         "regions": regions,

@@ -103,7 +103,7 @@ class IDCReviewPanel(foo.Panel):
         from fiftyone_plugin.review_view import pair_summary, panel_inputs, shown_pair, summary_markdown
 
         reviewer = self._reviewer(ctx)
-        summary = pair_summary(ctx.dataset, ctx.current_sample, settings["eval_key"])
+        summary = pair_summary(ctx.dataset, ctx.current_sample, settings["eval_key"], reviewer)
         shown = shown_pair(summary, settings["caption_field"])
         before = ctx.panel.state.pair or {}
         inputs = panel_inputs(summary, settings["caption_field"])

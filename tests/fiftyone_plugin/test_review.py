@@ -355,3 +355,79 @@ def test_acting_on_a_blind_pair_whose_votes_are_all_in_but_unsettled_says_so(lab
     assert "blind reviews are all in" in str(refused.value)
     assert refused.value.record["status"] == "accepted" and refused.value.record["agreement"]["agree"]
     assert [e["reviewer"] for e in history(dataset, pair)] == ["ann", "bob", "overlap"]
+
+
+def _raw_modified(dataset, pair_id) -> str:
+    """Everything stored on the pair's modified sample, as the App's sidebar and JSON view could show it."""
+    from bson import json_util
+
+    return json_util.dumps(dataset._sample_collection.find_one({"pair_id": pair_id, "group.name": MODIFIED}))
+
+
+def _ballots(dataset) -> list[str]:
+    from fiftyone.operators.store import ExecutionStore
+
+    return [k for k in ExecutionStore.create("idc_review", dataset._doc.id).list_keys() if k.startswith("ballot:")]
+
+
+def test_a_blind_decision_is_nowhere_on_the_sample_until_all_reviews_are_in(labelled):
+    from fiftyone_plugin.review import time_per_pair
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    flag(dataset, pair, "the circle is cut off", reviewer="ann", seconds=4.0)
+    stored = _raw_modified(dataset, pair)
+    assert "cut off" not in stored and "flag" not in stored, stored  # Bob's App shows every field
+    assert "cut off" not in str(dataset.select_group_slices(MODIFIED).match({"pair_id": pair}).first().to_dict())
+    (vote,) = review_record(dataset, pair)["votes"]
+    assert vote["reviewer"] == "ann" and vote["status"] is None and vote["flag_reason"] is None
+    (own,) = review_record(dataset, pair, reviewer="ann")["votes"]  # Ann sees her own decision
+    assert own["status"] == "flagged" and own["flag_reason"] == "the circle is cut off"
+    assert review_record(dataset, pair, reviewer="bob")["votes"][0]["status"] is None
+    assert len(_ballots(dataset)) == 1
+
+    record = flag(dataset, pair, "the circle is cut off at the edge", reviewer="bob", seconds=6.0)
+    assert record["status"] == "flagged" and record["agreement"]["agree"]
+    assert [(v["reviewer"], v["status"]) for v in record["votes"]] == [("ann", "flagged"), ("bob", "flagged")]
+    assert "cut off" in _raw_modified(dataset, pair)  # settled: now everybody's to see, in the votes
+    assert _ballots(dataset) == []  # copied onto the votes, then dropped
+    assert time_per_pair(dataset) == {
+        "ann": {"decisions": 1, "median_s": 4.0},
+        "bob": {"decisions": 1, "median_s": 6.0},
+    }
+
+
+def test_a_withdrawn_or_refused_blind_review_leaves_no_ballot(labelled):
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    edit(dataset, pair, "a red circle was added", reviewer="ann")
+    with pytest.raises(ValueError, match="already reviewed"):
+        edit(dataset, pair, "a blue circle was added", reviewer="ann")
+    assert len(_ballots(dataset)) == 1
+    undo(dataset, pair, reviewer="ann")
+    assert _ballots(dataset) == [] and review_record(dataset, pair)["votes"] == []
+
+
+def test_a_blind_vote_whose_ballot_is_lost_is_withdrawn_and_its_reviewer_asked_again(labelled):
+    from fiftyone.operators.store import ExecutionStore
+
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    accept(dataset, pair, "idc_caption", reviewer="ann")
+    store = ExecutionStore.create("idc_review", dataset._doc.id)
+    for key in _ballots(dataset):
+        store.delete(key)  # a copy of the samples made without the dataset's store
+    record = accept(dataset, pair, "idc_caption", reviewer="bob")
+    # Never settled on Bob's decision alone, nor on a ballot nobody can read: Ann reviews again.
+    assert record["status"] == "unreviewed" and [v["reviewer"] for v in record["votes"]] == ["bob"]
+    assert history(dataset, pair)[-1]["lost"] == "ann"
+    record = accept(dataset, pair, "idc_caption", reviewer="ann")
+    assert record["status"] == "accepted" and sorted(record["agreement"]["reviewers"]) == ["ann", "bob"]
