@@ -3,7 +3,7 @@
 import torch
 
 from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig
-from tests.synth.test_llm_variator import CHAT_TEMPLATE
+from tests.synth.tiny_llm import tiny_chat_llm
 
 # What the tiny LM is taught to answer: two faithful rewrites each, and the failures the guardrails must catch.
 ANSWERS = {
@@ -22,39 +22,10 @@ def taught_config(path, **kwargs) -> LLMVariatorConfig:
 def build_taught_llm(folder) -> str:
     """A 2-layer Llama (width 48) trained for 90 steps (~4 s) to answer the two instructions' prompts as in
     ANSWERS, saved like a checkpoint: a real model through the real loading, templating and sampling code."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     corpus = [*ANSWERS, *ANSWERS.values(), "system: user: assistant: Instruction: Write different rewrites"]
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=500,
-        special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(corpus * 3, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=48,
-        intermediate_size=96,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
+    model, tokenizer = tiny_chat_llm(corpus, vocab_size=500, width=48)
     prompter = LLMVariator(taught_config("unused"), generate_fn=lambda prompts, seeds: [""] * len(prompts))
     prompter._tokenizer = tokenizer  # the chat-templated prompt the variator will send
     sequences = []

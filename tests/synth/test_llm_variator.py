@@ -5,7 +5,6 @@ fills nothing. Deterministic per seed, batched: one generate call per batch of i
 import json
 
 import pytest
-import torch
 
 from idc_engine.synth.guardrails import REASONS
 from idc_engine.synth.llm_variator import LLMVariator, LLMVariatorConfig, parse_generation
@@ -18,6 +17,7 @@ from tests.synth.test_guardrails import (
     ROLE_PLAY,
     ROLE_PLAY_INSTRUCTION,
 )
+from tests.synth.tiny_llm import tiny_chat_llm
 
 
 def test_parse_generation_strips_numbering_bullets_labels_and_quotes():
@@ -32,18 +32,10 @@ def test_parse_generation_strips_numbering_bullets_labels_and_quotes():
 
 # ------------------------------------------------------------------------------------- LLM variator
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}assistant:{% endif %}"
-)
-
 
 @pytest.fixture(scope="module")
 def tiny_llm(tmp_path_factory):
     """A 2-layer random Llama of width 32 with a byte-level BPE tokenizer trained here, saved like a checkpoint."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     corpus = [
         "a hat has been added to the dog",
         "the car was removed",
@@ -51,34 +43,9 @@ def tiny_llm(tmp_path_factory):
         "Instruction: Remove the car\nWrite 3 different captions.",
         "system: user: assistant:",
     ]
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(corpus * 3, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
+    model, tokenizer = tiny_chat_llm(corpus, vocab_size=400, width=32)
     folder = tmp_path_factory.mktemp("tiny-llm")
-    LlamaForCausalLM(config).eval().save_pretrained(folder)
+    model.eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
 
