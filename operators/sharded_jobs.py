@@ -9,109 +9,98 @@ from .heatmaps import heatmap_inputs, heatmap_settings
 from .syned import syned_config, syned_inputs
 
 
-def _queued_output():
-    outputs = types.Object()
-    outputs.str("job", label="Job")
-    outputs.int("pairs", label="Pairs")
-    outputs.int("shards", label="Shards queued")
-    outputs.list("operations", types.String(), label="Delegated operations")
-    return types.Property(outputs, view=types.View(label="Shards queued: run `fiftyone delegated launch` workers"))
+class _QueueShards(foo.Operator):
+    """Queue a job's shards for delegated workers: the job's own form, the shard settings, one queue call.
 
+    A subclass names the operator (``operator_name``, ``operator_label``, ``title``), the job
+    (``job``), and adds its form (``job_inputs``) and the settings its workers receive (``settings``).
+    """
 
-class CaptionIDCShards(foo.Operator):
+    operator_name = operator_label = title = job = ""
+
     @property
     def config(self):
         return foo.OperatorConfig(
-            name="caption_idc_shards",
-            label="IDC: caption the differences with several workers (shards)",
+            name=self.operator_name,
+            label=self.operator_label,
             dynamic=True,
             allow_immediate_execution=True,
             allow_delegated_execution=False,
         )
+
+    def job_inputs(self, ctx, inputs):
+        raise NotImplementedError
+
+    def settings(self, params) -> dict:
+        raise NotImplementedError
 
     def resolve_input(self, ctx):
         inputs = types.Object()
         if not check_grouped_dataset(ctx, inputs, "not_idc"):
             return types.Property(inputs)
         ctx.target_view()
+        self.job_inputs(ctx, inputs)
+        shard_inputs(ctx, inputs)
+        return types.Property(inputs, view=types.View(label=self.title))
+
+    def execute(self, ctx):
+        from fiftyone_plugin.shards import queue_shards
+
+        return queue_shards(ctx.target_view(), self.job, self.settings(ctx.params), shard_config(ctx.params))
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        outputs.str("job", label="Job")
+        outputs.int("pairs", label="Pairs")
+        outputs.int("shards", label="Shards queued")
+        outputs.list("operations", types.String(), label="Delegated operations")
+        return types.Property(outputs, view=types.View(label="Shards queued: run `fiftyone delegated launch` workers"))
+
+
+class CaptionIDCShards(_QueueShards):
+    operator_name = "caption_idc_shards"
+    operator_label = "IDC: caption the differences with several workers (shards)"
+    title = "Caption with BLIP2IDC, in shards"
+    job = "caption"
+
+    def job_inputs(self, ctx, inputs):
         caption_inputs(ctx, inputs)
-        shard_inputs(ctx, inputs)
-        return types.Property(inputs, view=types.View(label="Caption with BLIP2IDC, in shards"))
 
-    def execute(self, ctx):
-        from fiftyone_plugin.shards import queue_shards
-
-        return queue_shards(ctx.target_view(), "caption", caption_settings(ctx.params), shard_config(ctx.params))
-
-    def resolve_output(self, ctx):
-        return _queued_output()
+    def settings(self, params):
+        return caption_settings(params)
 
 
-class ComputeIDCHeatmapsShards(foo.Operator):
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name="compute_idc_heatmaps_shards",
-            label="IDC: attention heatmaps with several workers (shards)",
-            dynamic=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=False,
-        )
+class ComputeIDCHeatmapsShards(_QueueShards):
+    operator_name = "compute_idc_heatmaps_shards"
+    operator_label = "IDC: attention heatmaps with several workers (shards)"
+    title = "Attention heatmaps, in shards"
+    job = "heatmaps"
 
-    def resolve_input(self, ctx):
-        inputs = types.Object()
-        if not check_grouped_dataset(ctx, inputs, "not_idc"):
-            return types.Property(inputs)
-        ctx.target_view()
+    def job_inputs(self, ctx, inputs):
         heatmap_inputs(ctx, inputs)
-        shard_inputs(ctx, inputs)
-        return types.Property(inputs, view=types.View(label="Attention heatmaps, in shards"))
 
-    def execute(self, ctx):
-        from fiftyone_plugin.shards import queue_shards
-
-        return queue_shards(ctx.target_view(), "heatmaps", heatmap_settings(ctx.params), shard_config(ctx.params))
-
-    def resolve_output(self, ctx):
-        return _queued_output()
+    def settings(self, params):
+        return heatmap_settings(params)
 
 
-class AugmentSynedShards(foo.Operator):
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name="augment_syned_shards",
-            label="IDC: Syned augmentation with several workers (shards)",
-            dynamic=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=False,
-        )
+class AugmentSynedShards(_QueueShards):
+    operator_name = "augment_syned_shards"
+    operator_label = "IDC: Syned augmentation with several workers (shards)"
+    title = "Syned augmentation, in shards"
+    job = "augment"
 
-    def resolve_input(self, ctx):
-        inputs = types.Object()
-        if not check_grouped_dataset(ctx, inputs, "not_idc"):
-            return types.Property(inputs)
-        ctx.target_view()
+    def job_inputs(self, ctx, inputs):
         syned_inputs(ctx, inputs, "a folder every worker reaches (shared storage): the variants' images stay there")
-        shard_inputs(ctx, inputs)
-        return types.Property(inputs, view=types.View(label="Syned augmentation, in shards"))
 
-    def execute(self, ctx):
+    def settings(self, params):
         from dataclasses import asdict
 
-        from fiftyone_plugin.shards import queue_shards
-
-        params = ctx.params
-        settings = {
+        return {
             "out_dir": params["out_dir"],
             "editor": params.get("editor", "procedural"),
             "variator": params.get("variator", "template"),
             "config": asdict(syned_config(params)),
         }
-        return queue_shards(ctx.target_view(), "augment", settings, shard_config(params))
-
-    def resolve_output(self, ctx):
-        return _queued_output()
 
 
 class RunIDCShard(foo.Operator):
