@@ -68,6 +68,20 @@ STORE = "idc_review"  # the dataset's execution store: blind ballots, and the pa
 _BALLOT_KEYS = ("status", "caption", "flag_reason", "source_field")
 
 
+def _clone_with_the_dataset():
+    """FiftyOne copies only the execution stores it is told of when a dataset is cloned: without this
+    a clone made while blind reviews wait would have votes whose ballots are gone (withdrawn at
+    settling), and lose the overlap settings."""
+    try:
+        from fiftyone.operators.store.clone import register_cloneable_store
+    except ImportError:  # a FiftyOne that clones no stores: a clone's votes are withdrawn and asked again
+        return
+    register_cloneable_store(STORE)
+
+
+_clone_with_the_dataset()
+
+
 @dataclass(frozen=True)
 class ReviewConfig:
     """Every default of the review loop."""

@@ -431,3 +431,23 @@ def test_a_blind_vote_whose_ballot_is_lost_is_withdrawn_and_its_reviewer_asked_a
     assert history(dataset, pair)[-1]["lost"] == "ann"
     record = accept(dataset, pair, "idc_caption", reviewer="ann")
     assert record["status"] == "accepted" and sorted(record["agreement"]["reviewers"]) == ["ann", "bob"]
+
+
+def test_a_clone_of_the_dataset_keeps_its_pending_ballots(labelled):
+    """docs/review.md: the ballots are "cloned and deleted with the dataset"; a clone made while a
+    blind review waits must settle it on the decisions already given, not withdraw them."""
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    edit(dataset, pair, "a red circle was added", reviewer="ann")
+    copy = dataset.clone()
+    try:
+        assert len(_ballots(copy)) == 1
+        record = edit(copy, pair, "a red circle was added", reviewer="bob")
+        assert record["status"] == "edited" and sorted(record["agreement"]["reviewers"]) == ["ann", "bob"]
+        record = edit(dataset, pair, "a red circle was added", reviewer="bob")  # the original keeps its own
+        assert record["status"] == "edited" and sorted(record["agreement"]["reviewers"]) == ["ann", "bob"]
+    finally:
+        copy.delete()
