@@ -452,6 +452,9 @@ def _decide(
             action=action,
             version=version + 1,
         )
+        agreement = (doc.get(REVIEW_FIELD) or {}).get("agreement")
+        if agreement is not None:  # a lead resolving blind reviews: how they agreed stays on the record
+            record["agreement"] = agreement
         entry = _entry(action, reviewer, now, version + 1, _stored_record(doc), seconds, **values)
         update = {
             "$set": {REVIEW_FIELD: record, "last_modified_at": now},
