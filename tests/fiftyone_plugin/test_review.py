@@ -451,3 +451,43 @@ def test_a_clone_of_the_dataset_keeps_its_pending_ballots(labelled):
         assert record["status"] == "edited" and sorted(record["agreement"]["reviewers"]) == ["ann", "bob"]
     finally:
         copy.delete()
+
+
+def _legacy_vote(dataset, pair_id, reviewer, caption, seconds):
+    """A blind vote as the code before ballots stored it: the decision on the vote and its history entry."""
+    from fiftyone_plugin.review import VOTES_FIELD, ensure_review_fields
+    from fiftyone_plugin.review import _now as review_now
+
+    ensure_review_fields(dataset)
+    at = review_now()
+    vote = {"_cls": "DynamicEmbeddedDocument", "reviewer": reviewer, "status": "edited", "caption": caption}
+    vote.update(flag_reason=None, source_field=None, at=at)
+    entry = {"_cls": "DynamicEmbeddedDocument", "action": "edit", "reviewer": reviewer, "at": at, "version": 0}
+    entry.update(previous=None, seconds=seconds, blind=True, caption=caption, source_field=None)
+    dataset._sample_collection.update_one(
+        {"pair_id": pair_id, "group.name": MODIFIED}, {"$push": {VOTES_FIELD: vote, HISTORY_FIELD: entry}}
+    )
+
+
+def test_blind_votes_stored_before_ballots_still_settle_and_undo(labelled):
+    from fiftyone_plugin.review import time_per_pair
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    first, second = ids[:2]
+    _legacy_vote(dataset, first, "ann", "a red circle was added", 3.0)
+    record = edit(dataset, first, "a red circle was added", reviewer="bob", seconds=5.0)
+    assert record["status"] == "edited" and record["agreement"]["agree"], record
+    assert [(v["reviewer"], v["caption"]) for v in record["votes"]] == [
+        ("ann", "a red circle was added"),
+        ("bob", "a red circle was added"),
+    ]
+    assert time_per_pair(dataset) == {
+        "ann": {"decisions": 1, "median_s": 3.0},
+        "bob": {"decisions": 1, "median_s": 5.0},
+    }
+    _legacy_vote(dataset, second, "ann", "a blue square", 2.0)
+    assert undo(dataset, second, reviewer="ann")["votes"] == []
+    assert edit(dataset, second, "a green star", reviewer="ann")["status"] == "unreviewed"
+    assert edit(dataset, second, "a green star", reviewer="bob")["status"] == "edited"
