@@ -488,6 +488,7 @@ def _vote(doc, version, reviewer, now, seconds, extra_guard, ballot):
     vote = _embedded(reviewer=reviewer, at=now, ballot=ballot)
     guard = {
         **extra_guard,
+        OVERLAP_FIELD: k,  # still blind: a lead lowering the share meanwhile makes it an ordinary decision
         f"{VOTES_FIELD}.reviewer": {"$ne": reviewer},
         f"{VOTES_FIELD}.{k - 1}": {"$exists": False},
     }

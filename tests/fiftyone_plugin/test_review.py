@@ -491,3 +491,26 @@ def test_blind_votes_stored_before_ballots_still_settle_and_undo(labelled):
     assert undo(dataset, second, reviewer="ann")["votes"] == []
     assert edit(dataset, second, "a green star", reviewer="ann")["status"] == "unreviewed"
     assert edit(dataset, second, "a green star", reviewer="bob")["status"] == "edited"
+
+
+def test_a_blind_vote_racing_the_lead_taking_the_pair_out_of_the_overlap_is_not_lost(labelled, monkeypatch):
+    """Ann's blind edit is built while the pair is blind; the lead lowers the share before it is written.
+    Her decision must stand (as the record of a pair no longer blind), not sit as a vote nobody settles."""
+    import fiftyone_plugin.review as review
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    vote = review._vote
+
+    def lead_lowers_the_share_meanwhile(*args):
+        built = vote(*args)
+        set_overlap(dataset.match_tags("test"), share=0.0, reviewers=2)
+        return built
+
+    monkeypatch.setattr(review, "_vote", lead_lowers_the_share_meanwhile)
+    record = edit(dataset, pair, "a red circle was added", reviewer="ann")
+    assert (record["overlap"], record["votes"]) == (0, []), record
+    assert (record["status"], record["caption"], record["reviewer"]) == ("edited", "a red circle was added", "ann")
+    assert _ballots(dataset) == []
