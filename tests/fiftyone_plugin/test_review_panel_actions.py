@@ -92,3 +92,18 @@ def test_undo_on_a_blind_pair_withdraws_the_reviewers_own_vote_there_not_the_pai
     panel.on_undo(_ctx(dataset, sample_id, state, {"pair_id": pair_id, "version": state["pair"]["version"]}))
     assert review_record(dataset, other)["status"] == "accepted"  # A untouched
     assert [v["reviewer"] for v in review_record(dataset, pair_id)["votes"]] == ["bob"]  # ann's vote withdrawn
+
+
+def test_the_panel_shows_a_blind_reviewer_their_own_decision_and_nobody_elses(pair):
+    from fiftyone_plugin.review import flag
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, sample_id, pair_id = pair
+    set_overlap(dataset, share=1.0, reviewers=2)
+    flag(dataset, pair_id, "the circle is cut off", "idc_caption", reviewer="ann")
+    panel, state = _shown(dataset, sample_id)  # ann's panel
+    assert "yours: flagged" in state["summary"], state["summary"]
+    bob = {"reviewer": "bob"}
+    panel._load(_ctx(dataset, sample_id, bob))
+    assert "blind review by 2 reviewers, 1 in" in bob["summary"] and "flagged" not in bob["summary"], bob["summary"]
+    assert "cut off" not in str(bob)
