@@ -514,3 +514,30 @@ def test_a_blind_vote_racing_the_lead_taking_the_pair_out_of_the_overlap_is_not_
     assert (record["overlap"], record["votes"]) == (0, []), record
     assert (record["status"], record["caption"], record["reviewer"]) == ("edited", "a red circle was added", "ann")
     assert _ballots(dataset) == []
+
+
+class _Killed(BaseException):
+    """The process stops here (a kill between two writes)."""
+
+
+def test_a_blind_reviewer_killed_between_ballot_and_vote_votes_again_and_is_settled_on_the_new_decision(
+    labelled, monkeypatch
+):
+    import fiftyone_plugin.review as review
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    monkeypatch.setattr(review, "_vote", lambda *args: (_ for _ in ()).throw(_Killed()))  # ballot written, no vote
+    with pytest.raises(_Killed):
+        flag(dataset, pair, "first thoughts", reviewer="ann")
+    monkeypatch.undo()
+    assert review_record(dataset, pair)["votes"] == [] and len(_ballots(dataset)) == 1
+    edit(dataset, pair, "a red circle was added", reviewer="ann")  # ann tries again, and decides otherwise
+    record = edit(dataset, pair, "a red circle was added", reviewer="bob")
+    assert record["status"] == "edited" and record["agreement"]["agree"], record
+    assert [(v["reviewer"], v["status"], v["flag_reason"]) for v in record["votes"]] == [
+        ("ann", "edited", None),
+        ("bob", "edited", None),
+    ]
