@@ -727,7 +727,9 @@ def _settle(dataset, pair_id: str, config: ReviewConfig) -> dict:
             version=version + 1,
             agreement=_embedded(agree=agree, similarity=round(similarity, 4), reviewers=[v["reviewer"] for v in votes]),
         )
-        entry = _entry("settle", CONSENSUS, now, version + 1, _stored_record(doc), None, agree=agree)
+        # What each blind reviewer decided enters the history here: their vote entries carry no decision.
+        decided = [_embedded(**{k: v.get(k) for k in ("reviewer", "at", *_BALLOT_KEYS)}) for v in votes]
+        entry = _entry("settle", CONSENSUS, now, version + 1, _stored_record(doc), None, agree=agree, votes=decided)
         update = {
             "$set": {REVIEW_FIELD: record, VOTES_FIELD: votes, "last_modified_at": now},
             "$push": {HISTORY_FIELD: entry},

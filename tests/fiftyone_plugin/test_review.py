@@ -541,3 +541,24 @@ def test_a_blind_reviewer_killed_between_ballot_and_vote_votes_again_and_is_sett
         ("ann", "edited", None),
         ("bob", "edited", None),
     ]
+
+
+def test_settling_writes_each_blind_decision_into_the_history(labelled):
+    """review.py: "Settling copies the ballots into the votes and the history": the audit trail says
+    what each blind reviewer decided once all are in (their vote entries carry no decision)."""
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    edit(dataset, pair, "a red circle was added", reviewer="ann")
+    flag(dataset, pair, "two things changed", reviewer="bob")
+    settle = history(dataset, pair)[-1]
+    assert settle["action"] == "settle" and settle["agree"] is False
+    decided = [(v["reviewer"], v["status"], v.get("caption"), v.get("flag_reason")) for v in settle["votes"]]
+    assert decided == [
+        ("ann", "edited", "a red circle was added", None),
+        ("bob", "flagged", None, "two things changed"),
+    ]
+    sample = dataset.select_group_slices(MODIFIED).match(F("pair_id") == pair).first()  # FiftyOne still loads it
+    assert sample[HISTORY_FIELD][-1]["votes"][1]["flag_reason"] == "two things changed"
