@@ -68,6 +68,20 @@ STORE = "idc_review"  # the dataset's execution store: blind ballots, and the pa
 _BALLOT_KEYS = ("status", "caption", "flag_reason", "source_field")
 
 
+def _clone_with_the_dataset():
+    """FiftyOne copies only the execution stores it is told of when a dataset is cloned: without this
+    a clone made while blind reviews wait would have votes whose ballots are gone (withdrawn at
+    settling), and lose the overlap settings."""
+    try:
+        from fiftyone.operators.store.clone import register_cloneable_store
+    except ImportError:  # a FiftyOne that clones no stores: a clone's votes are withdrawn and asked again
+        return
+    register_cloneable_store(STORE)
+
+
+_clone_with_the_dataset()
+
+
 @dataclass(frozen=True)
 class ReviewConfig:
     """Every default of the review loop."""
@@ -438,6 +452,9 @@ def _decide(
             action=action,
             version=version + 1,
         )
+        agreement = (doc.get(REVIEW_FIELD) or {}).get("agreement")
+        if agreement is not None:  # a lead resolving blind reviews: how they agreed stays on the record
+            record["agreement"] = agreement
         entry = _entry(action, reviewer, now, version + 1, _stored_record(doc), seconds, **values)
         update = {
             "$set": {REVIEW_FIELD: record, "last_modified_at": now},
@@ -471,6 +488,7 @@ def _vote(doc, version, reviewer, now, seconds, extra_guard, ballot):
     vote = _embedded(reviewer=reviewer, at=now, ballot=ballot)
     guard = {
         **extra_guard,
+        OVERLAP_FIELD: k,  # still blind: a lead lowering the share meanwhile makes it an ordinary decision
         f"{VOTES_FIELD}.reviewer": {"$ne": reviewer},
         f"{VOTES_FIELD}.{k - 1}": {"$exists": False},
     }
@@ -709,7 +727,9 @@ def _settle(dataset, pair_id: str, config: ReviewConfig) -> dict:
             version=version + 1,
             agreement=_embedded(agree=agree, similarity=round(similarity, 4), reviewers=[v["reviewer"] for v in votes]),
         )
-        entry = _entry("settle", CONSENSUS, now, version + 1, _stored_record(doc), None, agree=agree)
+        # What each blind reviewer decided enters the history here: their vote entries carry no decision.
+        decided = [_embedded(**{k: v.get(k) for k in ("reviewer", "at", *_BALLOT_KEYS)}) for v in votes]
+        entry = _entry("settle", CONSENSUS, now, version + 1, _stored_record(doc), None, agree=agree, votes=decided)
         update = {
             "$set": {REVIEW_FIELD: record, VOTES_FIELD: votes, "last_modified_at": now},
             "$push": {HISTORY_FIELD: entry},

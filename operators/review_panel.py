@@ -264,9 +264,14 @@ class IDCReviewPanel(foo.Panel):
         from fiftyone_plugin.review import review_record, undo
 
         def action(reviewer, pair, seconds):
-            last = review_record(ctx.dataset, pair["pair_id"])["last_action"]
+            record = review_record(ctx.dataset, pair["pair_id"])
+            last = record["last_action"]
+            # A blind vote of theirs here need not be the last action (others vote after it): it is
+            # still theirs to take back on this pair, before any pair they accepted earlier.
+            voted_here = record["overlap"] and record["status"] == "unreviewed"
+            voted_here = voted_here and any(v["reviewer"] == reviewer for v in record["votes"])
             previous = ctx.panel.state.previous_pair
-            if (last is None or last["reviewer"] != reviewer) and previous:
+            if not voted_here and (last is None or last["reviewer"] != reviewer) and previous:
                 # Accept moved on: Undo goes back to the pair just accepted and undoes it there.
                 undo(ctx.dataset, previous, reviewer=reviewer)
                 ctx.panel.state.previous_pair = None

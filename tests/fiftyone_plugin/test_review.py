@@ -431,3 +431,134 @@ def test_a_blind_vote_whose_ballot_is_lost_is_withdrawn_and_its_reviewer_asked_a
     assert history(dataset, pair)[-1]["lost"] == "ann"
     record = accept(dataset, pair, "idc_caption", reviewer="ann")
     assert record["status"] == "accepted" and sorted(record["agreement"]["reviewers"]) == ["ann", "bob"]
+
+
+def test_a_clone_of_the_dataset_keeps_its_pending_ballots(labelled):
+    """docs/review.md: the ballots are "cloned and deleted with the dataset"; a clone made while a
+    blind review waits must settle it on the decisions already given, not withdraw them."""
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    edit(dataset, pair, "a red circle was added", reviewer="ann")
+    copy = dataset.clone()
+    try:
+        assert len(_ballots(copy)) == 1
+        record = edit(copy, pair, "a red circle was added", reviewer="bob")
+        assert record["status"] == "edited" and sorted(record["agreement"]["reviewers"]) == ["ann", "bob"]
+        record = edit(dataset, pair, "a red circle was added", reviewer="bob")  # the original keeps its own
+        assert record["status"] == "edited" and sorted(record["agreement"]["reviewers"]) == ["ann", "bob"]
+    finally:
+        copy.delete()
+
+
+def _legacy_vote(dataset, pair_id, reviewer, caption, seconds):
+    """A blind vote as the code before ballots stored it: the decision on the vote and its history entry."""
+    from fiftyone_plugin.review import VOTES_FIELD, ensure_review_fields
+    from fiftyone_plugin.review import _now as review_now
+
+    ensure_review_fields(dataset)
+    at = review_now()
+    vote = {"_cls": "DynamicEmbeddedDocument", "reviewer": reviewer, "status": "edited", "caption": caption}
+    vote.update(flag_reason=None, source_field=None, at=at)
+    entry = {"_cls": "DynamicEmbeddedDocument", "action": "edit", "reviewer": reviewer, "at": at, "version": 0}
+    entry.update(previous=None, seconds=seconds, blind=True, caption=caption, source_field=None)
+    dataset._sample_collection.update_one(
+        {"pair_id": pair_id, "group.name": MODIFIED}, {"$push": {VOTES_FIELD: vote, HISTORY_FIELD: entry}}
+    )
+
+
+def test_blind_votes_stored_before_ballots_still_settle_and_undo(labelled):
+    from fiftyone_plugin.review import time_per_pair
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    first, second = ids[:2]
+    _legacy_vote(dataset, first, "ann", "a red circle was added", 3.0)
+    record = edit(dataset, first, "a red circle was added", reviewer="bob", seconds=5.0)
+    assert record["status"] == "edited" and record["agreement"]["agree"], record
+    assert [(v["reviewer"], v["caption"]) for v in record["votes"]] == [
+        ("ann", "a red circle was added"),
+        ("bob", "a red circle was added"),
+    ]
+    assert time_per_pair(dataset) == {
+        "ann": {"decisions": 1, "median_s": 3.0},
+        "bob": {"decisions": 1, "median_s": 5.0},
+    }
+    _legacy_vote(dataset, second, "ann", "a blue square", 2.0)
+    assert undo(dataset, second, reviewer="ann")["votes"] == []
+    assert edit(dataset, second, "a green star", reviewer="ann")["status"] == "unreviewed"
+    assert edit(dataset, second, "a green star", reviewer="bob")["status"] == "edited"
+
+
+def test_a_blind_vote_racing_the_lead_taking_the_pair_out_of_the_overlap_is_not_lost(labelled, monkeypatch):
+    """Ann's blind edit is built while the pair is blind; the lead lowers the share before it is written.
+    Her decision must stand (as the record of a pair no longer blind), not sit as a vote nobody settles."""
+    import fiftyone_plugin.review as review
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    vote = review._vote
+
+    def lead_lowers_the_share_meanwhile(*args):
+        built = vote(*args)
+        set_overlap(dataset.match_tags("test"), share=0.0, reviewers=2)
+        return built
+
+    monkeypatch.setattr(review, "_vote", lead_lowers_the_share_meanwhile)
+    record = edit(dataset, pair, "a red circle was added", reviewer="ann")
+    assert (record["overlap"], record["votes"]) == (0, []), record
+    assert (record["status"], record["caption"], record["reviewer"]) == ("edited", "a red circle was added", "ann")
+    assert _ballots(dataset) == []
+
+
+class _Killed(BaseException):
+    """The process stops here (a kill between two writes)."""
+
+
+def test_a_blind_reviewer_killed_between_ballot_and_vote_votes_again_and_is_settled_on_the_new_decision(
+    labelled, monkeypatch
+):
+    import fiftyone_plugin.review as review
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    monkeypatch.setattr(review, "_vote", lambda *args: (_ for _ in ()).throw(_Killed()))  # ballot written, no vote
+    with pytest.raises(_Killed):
+        flag(dataset, pair, "first thoughts", reviewer="ann")
+    monkeypatch.undo()
+    assert review_record(dataset, pair)["votes"] == [] and len(_ballots(dataset)) == 1
+    edit(dataset, pair, "a red circle was added", reviewer="ann")  # ann tries again, and decides otherwise
+    record = edit(dataset, pair, "a red circle was added", reviewer="bob")
+    assert record["status"] == "edited" and record["agreement"]["agree"], record
+    assert [(v["reviewer"], v["status"], v["flag_reason"]) for v in record["votes"]] == [
+        ("ann", "edited", None),
+        ("bob", "edited", None),
+    ]
+
+
+def test_settling_writes_each_blind_decision_into_the_history(labelled):
+    """review.py: "Settling copies the ballots into the votes and the history": the audit trail says
+    what each blind reviewer decided once all are in (their vote entries carry no decision)."""
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, ids = labelled
+    set_overlap(dataset.match_tags("test"), share=1.0, reviewers=2)
+    pair = ids[0]
+    edit(dataset, pair, "a red circle was added", reviewer="ann")
+    flag(dataset, pair, "two things changed", reviewer="bob")
+    settle = history(dataset, pair)[-1]
+    assert settle["action"] == "settle" and settle["agree"] is False
+    decided = [(v["reviewer"], v["status"], v.get("caption"), v.get("flag_reason")) for v in settle["votes"]]
+    assert decided == [
+        ("ann", "edited", "a red circle was added", None),
+        ("bob", "flagged", None, "two things changed"),
+    ]
+    sample = dataset.select_group_slices(MODIFIED).match(F("pair_id") == pair).first()  # FiftyOne still loads it
+    assert sample[HISTORY_FIELD][-1]["votes"][1]["flag_reason"] == "two things changed"

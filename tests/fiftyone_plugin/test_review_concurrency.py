@@ -223,3 +223,88 @@ def test_undo_racing_another_reviewers_edits_only_ever_undoes_the_undoers_own_ac
     assert len(undos) == done["ann"]["undos"]
     for entry in undos:  # each undo took back one of Ann's own edits, never one of Bob's
         assert entry["reviewer"] == "ann" and history[entry["undoes"]]["reviewer"] == "ann"
+
+
+def _blind_churn(name, pair_ids, reviewer, churn, barrier, results):
+    """One blind reviewer's process: edits each pair (own words), and with ``churn`` takes it back and
+    edits again; refusals (already reviewed, all in, nothing to undo) are expected under the race."""
+    import fiftyone as fo
+
+    from fiftyone_plugin.review import edit, review_record, undo
+
+    dataset = fo.load_dataset(name)
+    review_record(dataset, pair_ids[0])
+    barrier.wait()
+    refused = 0
+    for round_ in range(churn or 1):
+        for pair_id in pair_ids:
+            for act in ("edit", "undo", "edit") if churn else ("edit",):
+                try:
+                    if act == "edit":
+                        edit(dataset, pair_id, f"{reviewer} says {pair_id} round {round_}", reviewer=reviewer)
+                    else:
+                        undo(dataset, pair_id, reviewer=reviewer)
+                except ValueError:
+                    refused += 1
+    results.put((reviewer, refused))
+
+
+def _blind_race(dataset, pair_ids, reviewers, churn):
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(len(reviewers)), context.Queue()
+    workers = [
+        context.Process(target=_blind_churn, args=(dataset.name, pair_ids, name, churn, barrier, results))
+        for name in reviewers
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    return outcomes
+
+
+def _ballot_keys(dataset):
+    from fiftyone.operators.store import ExecutionStore
+
+    return {k for k in ExecutionStore.create("idc_review", dataset._doc.id).list_keys() if k.startswith("ballot:")}
+
+
+@pytest.mark.distributed
+def test_blind_reviewers_racing_to_settle_each_get_their_own_ballot_and_leave_none(shared_dataset):
+    from fiftyone_plugin.review import review_record
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    set_overlap(shared_dataset, share=1.0, reviewers=2)
+    pair_ids = shared_dataset.select_group_slices(MODIFIED).values("pair_id")
+    _blind_race(shared_dataset, pair_ids, ["ann", "bob", "carl"], churn=0)
+    for pair_id in pair_ids:
+        record = review_record(shared_dataset, pair_id)
+        assert record["status"] in ("edited", "disputed"), record
+        assert len(record["votes"]) == 2 and record["agreement"]["reviewers"] == [
+            v["reviewer"] for v in record["votes"]
+        ]
+        for vote in record["votes"]:  # each vote settled on its own reviewer's words, for this pair
+            assert vote["caption"] == f"{vote['reviewer']} says {pair_id} round 0", record
+        live_votes = [e for e in _history(shared_dataset, pair_id) if e["action"] == "vote"]
+        assert sorted(e["reviewer"] for e in live_votes) == sorted(v["reviewer"] for v in record["votes"])
+    assert _ballot_keys(shared_dataset) == set()  # settled ballots dropped, refused ones never kept
+
+
+@pytest.mark.distributed
+def test_one_reviewer_undoing_and_voting_again_from_two_processes_keeps_exactly_the_named_ballot(shared_dataset):
+    from fiftyone_plugin.review import review_record
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    set_overlap(shared_dataset, share=1.0, reviewers=3)  # ann alone never settles a pair
+    pair_ids = shared_dataset.select_group_slices(MODIFIED).values("pair_id")[:2]
+    _blind_race(shared_dataset, pair_ids, ["ann", "ann"], churn=6)
+    named = set()
+    for pair_id in pair_ids:
+        record = review_record(shared_dataset, pair_id, reviewer="ann")
+        assert record["status"] == "unreviewed" and len(record["votes"]) <= 1
+        for vote in record["votes"]:
+            assert vote["reviewer"] == "ann" and vote["caption"].startswith(f"ann says {pair_id} round "), record
+            named.add(f"ballot:{pair_id}:{vote['ballot']}")
+    assert _ballot_keys(shared_dataset) == named  # none lost, none left over

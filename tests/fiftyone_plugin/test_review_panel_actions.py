@@ -71,3 +71,39 @@ def test_a_refused_action_keeps_what_the_reviewer_typed(pair):
     # Having read bob's edit, ann saves hers: it lands, on this pair.
     panel.on_save_edit(_ctx(dataset, sample_id, state, {"pair_id": pair_id, "version": state["pair"]["version"]}))
     assert review_record(dataset, pair_id)["caption"] == "ann's long correction"
+
+
+def test_undo_on_a_blind_pair_withdraws_the_reviewers_own_vote_there_not_the_pair_accepted_before(pair):
+    """Ann accepted pair A (Accept moved her on), then reviewed pair B blind (3 reviewers); Bob reviewed B
+    blind after her. Her Undo on B takes back her vote on B: it must not reach back to A."""
+    from fiftyone_plugin.review import OVERLAP_FIELD, accept, ensure_review_fields
+
+    dataset, sample_id, pair_id = pair
+    modified = dataset.select_group_slices(MODIFIED)
+    other = next(p for p in modified.values(PAIR_ID) if p != pair_id)
+    ensure_review_fields(dataset)
+    dataset._sample_collection.update_one({PAIR_ID: pair_id, "group.name": MODIFIED}, {"$set": {OVERLAP_FIELD: 3}})
+    accept(dataset, other, "idc_caption", reviewer="ann")
+    panel, state = _shown(dataset, sample_id)
+    state["previous_pair"] = other  # what the panel keeps after Accept moved on from A
+    edit(dataset, pair_id, "ann's blind words", "idc_caption", reviewer="ann")
+    edit(dataset, pair_id, "bob's blind words", "idc_caption", reviewer="bob")
+    panel._load(_ctx(dataset, sample_id, state))
+    panel.on_undo(_ctx(dataset, sample_id, state, {"pair_id": pair_id, "version": state["pair"]["version"]}))
+    assert review_record(dataset, other)["status"] == "accepted"  # A untouched
+    assert [v["reviewer"] for v in review_record(dataset, pair_id)["votes"]] == ["bob"]  # ann's vote withdrawn
+
+
+def test_the_panel_shows_a_blind_reviewer_their_own_decision_and_nobody_elses(pair):
+    from fiftyone_plugin.review import flag
+    from fiftyone_plugin.review_overlap import set_overlap
+
+    dataset, sample_id, pair_id = pair
+    set_overlap(dataset, share=1.0, reviewers=2)
+    flag(dataset, pair_id, "the circle is cut off", "idc_caption", reviewer="ann")
+    panel, state = _shown(dataset, sample_id)  # ann's panel
+    assert "yours: flagged" in state["summary"], state["summary"]
+    bob = {"reviewer": "bob"}
+    panel._load(_ctx(dataset, sample_id, bob))
+    assert "blind review by 2 reviewers, 1 in" in bob["summary"] and "flagged" not in bob["summary"], bob["summary"]
+    assert "cut off" not in str(bob)
