@@ -89,6 +89,13 @@ TRAININGS = {
         "pairs": 4000,
         "augment": False,
     },
+    "more-pairs-full": {
+        "about": "12,000 pairs of the demo's mix, every weight trained (lr 3e-4) instead of LoRA adapters",
+        "shapes": {},
+        "pairs": 12000,
+        "finetune": "full",
+        "learning_rate": 3e-4,
+    },
     "more-pairs-no-augmentation": {
         "about": "12,000 pairs of the demo's mix, without training's blur / JPEG augmentation",
         "shapes": {},
@@ -250,8 +257,9 @@ def run_training(
     else:
         model = load_model("tiny", for_training=True)
         config = TrainConfig(
+            finetune=spec.get("finetune", "lora"),
             lora=LoraSettings(rank=16, alpha=32, dropout=0.0),
-            learning_rate=1e-3,
+            learning_rate=spec.get("learning_rate", 1e-3),
             batch_size=32,
             max_steps=steps,
             warmup_steps=50,
@@ -274,6 +282,8 @@ def run_training(
     )
     return {
         "about": spec["about"],
+        "finetune": spec.get("finetune", "lora"),
+        "learning_rate": spec.get("learning_rate", 1e-3),
         "shapes_change": spec["shapes"],
         "train_pairs": spec["pairs"],
         "beams": generation.num_beams,
