@@ -174,11 +174,14 @@ def summary_markdown(summary: dict, eval_key: str | None, reviewer: str | None =
         lines.append("- no caption yet: run *IDC: caption the differences*")
     references = "; ".join(summary["references"][:3]) or "none (not described yet)"
     lines.append(f"**references:** {references}")
+    undoable = review["undoable"]
     if _blind(review, reviewer):
         mine = [v for v in review["votes"] if v["reviewer"] == reviewer]
         state = f"blind review by {review['overlap']} reviewers, {len(review['votes'])} in"
+        undoable = len(mine)  # the others' blind reviews are no business of this reviewer's Undo
         if mine:
             state += f"; yours: {mine[0]['status']}" + (f": {mine[0]['caption']}" if mine[0]["caption"] else "")
+            state += f" ({mine[0]['flag_reason']})" if mine[0]["flag_reason"] else ""
     else:
         state = review["status"]
         if review["caption"]:
@@ -196,7 +199,7 @@ def summary_markdown(summary: dict, eval_key: str | None, reviewer: str | None =
                     f"{v['reviewer']} {v['status']}" + (f" '{v['caption']}'" if v["caption"] else "")
                     for v in review["votes"]
                 )
-    lines.append(f"**review:** {state} · version {review['version']} · {review['undoable']} action(s) to undo")
+    lines.append(f"**review:** {state} · version {review['version']} · {undoable} action(s) to undo")
     lease = review["lease"]
     if lease and lease["reviewer"] != reviewer:
         lines.append(f"*leased to {lease['reviewer']} until {lease['until']:%H:%M:%S} UTC*")

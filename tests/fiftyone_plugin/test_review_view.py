@@ -187,6 +187,7 @@ def test_blind_reviews_stay_hidden_until_settled_and_the_agreement_view_counts_t
     assert summary["review"]["status"] == "unreviewed"  # one of two blind reviews in
     assert "blind review by 2 reviewers, 1 in" in summary_markdown(summary, None, "bob")
     assert "ann" not in summary_markdown(summary, None, "bob")  # Bob does not see Ann's decision
+    assert "0 action(s) to undo" in summary_markdown(summary, None, "bob")  # nor an undo of it offered
     accept(dataset, a, "idc_caption", reviewer="bob")
     edit(dataset, b, "the red circle moved left", reviewer="ann")
     edit(dataset, b, "a red circle moved to the left", reviewer="bob")
