@@ -64,8 +64,12 @@ def test_two_folders_of_own_photographs_get_a_sensible_caption_with_heatmaps_and
         dataset.delete()
 
 
-def test_forms_offer_the_photo_preset_for_photographs_and_the_shapes_warning_points_to_it(idc_dataset, tmp_path):
+def test_forms_offer_the_photo_preset_for_photographs_and_the_shapes_warning_points_to_it(
+    idc_dataset, tmp_path, monkeypatch
+):
     from fiftyone.operators.executor import ExecutionContext
+
+    monkeypatch.chdir(tmp_path)  # the forms also offer models trained under ./runs: none here (a `make demo` has some)
 
     def form(dataset, params):
         uri = f"{PLUGIN}/apply_blip2idc"
