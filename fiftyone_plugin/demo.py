@@ -26,7 +26,7 @@ def build_demo_dataset(demo_dir, name: str = DATASET):
     from idc_engine.model.loading import load_model
 
     demo_dir = Path(demo_dir)
-    model_dir = demo_dir / "run" / "model"  # the adapter that wrote the captions
+    model_dir = demo_dir / "run" / "model"  # the trained model (full checkpoint or adapter) that wrote the captions
     pairs = read_manifest(demo_dir / "data" / "manifest.jsonl")
     dataset = pairs_to_dataset(pairs, name=name, persistent=True, overwrite=True)
     write_captions(dataset, "idc_caption", read_caption_file(demo_dir / "predictions.jsonl"), model_spec=model_dir)

@@ -56,3 +56,16 @@ def test_demo_writes_predictions_a_report_and_the_fiftyone_dataset(tmp_path, cap
         assert all(isinstance(r, fo.Detections) for r in regions) and maps["regions"] > 0
     finally:
         dataset.delete()
+
+
+def test_the_demo_fine_tunes_the_tiny_model_fully_and_other_models_with_lora():
+    import pytest
+
+    tiny = DemoConfig()
+    assert (tiny.training_mode, tiny.peak_learning_rate) == ("full", 3e-4)  # measured best on the demo's task
+    adapter = DemoConfig(model="runs/my-adapter")  # an adapter or a full-size BLIP-2: LoRA, at LoRA's rate
+    assert (adapter.training_mode, adapter.peak_learning_rate) == ("lora", 1e-3)
+    assert DemoConfig(finetune="lora").peak_learning_rate == 1e-3  # never LoRA at the full-tuning rate
+    assert DemoConfig(finetune="lora", learning_rate=5e-4).peak_learning_rate == 5e-4
+    with pytest.raises(ValueError, match="finetune"):
+        DemoConfig(finetune="half")
