@@ -4,11 +4,13 @@
                                    [--work runs/no_change] [--out benchmarks/results/no_change.json]
                                    [--beams 1] [--markdown]
 
-The demo's task: the embedded tiny checkpoint adapted with LoRA (rank 16, lr 1e-3, batch 32, the demo's
-recipe) to shapes-change scenes of smaller objects (radius 0.10-0.12, seed 0, 4,000 training pairs
-unless a training says otherwise), for ``--steps`` optimizer steps, each run keeping its best step
-by validation CIDEr-D. Trainings differ only in their data (the training mix); every trained model is
-then captioned greedily and scored under each decision:
+The demo's task: the embedded tiny checkpoint adapted with LoRA (rank 16, lr 1e-3, batch 32; the
+demo's recipe until full fine-tuning replaced it) to shapes-change scenes of smaller objects (radius
+0.10-0.12, seed 0, 4,000 training pairs unless a training says otherwise), for ``--steps`` optimizer
+steps, each run keeping its best step by validation CIDEr-D. Trainings differ in their data (the
+training mix) and, where a training names them, in ``finetune`` ("full": every weight, the demo's
+recipe now) and ``learning_rate``; every trained model is then captioned greedily and scored under
+each decision:
 
 - ``greedy``: captions as generated (greedy decoding; with ``--beams N``, beam search, in an entry of its own);
 - ``model``: the model's own probability of no change (the summed probability of the five no-change
@@ -288,6 +290,7 @@ def run_training(
         "train_pairs": spec["pairs"],
         "beams": generation.num_beams,
         "augmentation": spec.get("augment", True),
+        "threads": torch.get_num_threads(),  # trainings run days apart, with different threads
         "training": training,
         "decisions": settings,
         "shipped_decision_equals_captioning_path": one_path,

@@ -40,7 +40,8 @@ from idc_engine.train.loop import TRAINING_RECORD, train
 class DemoConfig:
     seed: int = field(default=0, metadata={"help": "shapes-change seed of the demo's pairs"})
     train_pairs: int = field(
-        default=12000, metadata={"help": "training pairs (12,000 read changes better than 4,000 at equal steps)"}
+        default=12000,
+        metadata={"help": "training pairs (12,000 read changes better than 4,000 at equal steps, measured with LoRA)"},
     )
     validation_pairs: int = field(default=200, metadata={"help": "validation pairs (model selection)"})
     test_pairs: int = field(default=500, metadata={"help": "test pairs (scored once, at the end)"})
