@@ -26,6 +26,7 @@ from pathlib import Path
 from idc_engine.data.manifest import read_manifest
 from idc_engine.data.pair import IDCPair, split_pairs
 from idc_engine.data.photo_edits import PHOTO_SPLITS, PhotoEditsConfig
+from idc_engine.data.photo_edits import TEMPLATES as PHOTO_TEMPLATES
 from idc_engine.data.photo_edits import describe_pair as describe_photo_pair
 from idc_engine.data.photo_edits import generate as generate_photo_edits
 from idc_engine.data.shapes_change import TEMPLATES, ShapesChangeConfig, describe_pair, generate
@@ -250,7 +251,8 @@ def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, res
             manifest = _wait_for_photo_data(config, work / "data")
         pairs = read_manifest(manifest)
         train_pairs = mixture(split_pairs(pairs, "train"), config.description_share, describe_photo_pair)
-        idc_config = BLIP2IDCConfig()
+        # Taught to say "no change" in five ways: training ends by calibrating its no-change decision.
+        idc_config = BLIP2IDCConfig(no_change_captions=PHOTO_TEMPLATES["none"])
         model = build_tiny(config.preset(), idc_config, corpus=photo_tokenizer_corpus(idc_config.prompt))
         train_config = TrainConfig(
             finetune="full",

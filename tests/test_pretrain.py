@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from idc_engine.data.photo_edits import PHOTO_SPLITS, caption_corpus
+from idc_engine.data.photo_edits import PHOTO_SPLITS, TEMPLATES, caption_corpus
 from idc_engine.inference.caption import GenerationConfig, caption_pairs
 from idc_engine.model.loading import load_model
 from idc_engine.model.tiny import build_tiny, photo_tokenizer_corpus
@@ -25,6 +25,8 @@ def test_photo_pretraining_writes_a_loadable_checkpoint_with_its_record_and_resu
     assert "test" not in record["photographs"]  # the test photographs are never pretrained on
     model = load_model(str(out))
     assert len(caption_pairs(model, image_pairs[:2], GenerationConfig(max_new_tokens=5))) == 2
+    # Taught the benchmark's five no-change sentences, so that training's end can calibrate the decision.
+    assert model.config.no_change_captions == TEMPLATES["none"]
 
     manifest = work / "data" / "manifest.jsonl"
     made = manifest.stat().st_mtime_ns

@@ -38,6 +38,29 @@ def test_its_record_names_the_data_the_steps_and_the_best_validation_step():
 
 
 @requires_tiny_photo
+def test_it_says_no_change_on_re_encoded_copies_of_photographs_it_never_saw(tmp_path):
+    """Its decision, calibrated on the validation photograph, as the pretraining record says. Before it
+    the preset called 57 % of the benchmark's unchanged pairs a change (docs/photo_preset.md)."""
+    from idc_engine.data.manifest import read_manifest
+    from idc_engine.data.photo_edits import TEMPLATES, PhotoEditsConfig, generate
+    from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
+    from idc_engine.inference.no_change import is_no_change
+
+    model = load_model("tiny-photo")
+    calibration = json.loads((TINY_PHOTO_CHECKPOINT / PRETRAIN_RECORD).read_text())["no_change_calibration"]
+    assert model.config.no_change_captions == TEMPLATES["none"]
+    assert model.config.no_change_threshold == calibration["threshold"]
+    assert list(model.config.no_change_weights) == calibration["weights"]
+
+    manifest = generate(tmp_path, 0, 24, 0, PhotoEditsConfig(seed=0, unchanged_share=0.95))
+    unchanged = [p for p in read_manifest(manifest) if p.metadata["edit"]["kind"] == "none"]
+    assert len(unchanged) >= 16  # held-out photographs, only re-encoded or resized
+    captions = caption_idc_pairs(model, unchanged, GenerationConfig(), skip_bad=False).captions
+    said_none = sum(is_no_change(c, TEMPLATES["none"]) for c in captions.values())
+    assert said_none >= 0.9 * len(unchanged), captions
+
+
+@requires_tiny_photo
 def test_an_adapter_of_the_photo_preset_names_it_and_reloads(image_pairs, tmp_path):
     model = load_model("tiny-photo")
     model.add_lora(LoraSettings(rank=2))
