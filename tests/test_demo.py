@@ -63,6 +63,7 @@ def test_the_demo_fine_tunes_the_tiny_model_fully_and_other_models_with_lora():
 
     tiny = DemoConfig()
     assert (tiny.training_mode, tiny.peak_learning_rate) == ("full", 3e-4)  # measured best on the demo's task
+    assert DemoConfig(model="tiny-photo").training_mode == "full"  # every embedded preset, by name
     adapter = DemoConfig(model="runs/my-adapter")  # an adapter or a full-size BLIP-2: LoRA, at LoRA's rate
     assert (adapter.training_mode, adapter.peak_learning_rate) == ("lora", 1e-3)
     assert DemoConfig(finetune="lora").peak_learning_rate == 1e-3  # never LoRA at the full-tuning rate

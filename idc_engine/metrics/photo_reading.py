@@ -109,8 +109,10 @@ def readable(pairs: list[IDCPair]) -> bool:
 
 def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[str, dict[str, float]]:
     """Per category (and "all"): shares of pairs with the right kind, right (kind, colour, place), right with
-    the detail too, and unread; plus, on unchanged pairs, the share called a change (anything but "none")."""
+    the detail too, and unread; plus, on unchanged pairs, the share called a change (anything but "none"),
+    and in "all", the share of changed pairs captioned as no change (what a no-change decision can cost)."""
     rows: dict[str, list[tuple[bool, bool, bool, bool]]] = {}
+    changed_said_none: list[bool] = []
     for pair in pairs:
         if pair.id not in predictions:
             raise ValueError(f"predictions: no caption for pair {pair.id!r}")
@@ -123,6 +125,8 @@ def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[
         )
         for key in ("all", real.kind):
             rows.setdefault(key, []).append(outcome)
+        if real.kind != "none":
+            changed_said_none.append(read is not None and read.kind == "none")
     order = ["all"] + [k for k in (*TEMPLATES, "global", "local") if k in rows and k != "all"]
     order += sorted(k for k in rows if k not in order)
     table = {
@@ -137,6 +141,8 @@ def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[
     }
     if "none" in table:
         table["none"]["called_a_change"] = 1.0 - table["none"]["type"]
+    if changed_said_none:
+        table["all"]["changed_said_no_change"] = sum(changed_said_none) / len(changed_said_none)
     return table
 
 

@@ -23,8 +23,8 @@ TINY_PHOTO_DESCRIPTION = (
     "experimental photo-edits model (embedded, 2 M parameters), trained to name the kind of edit of a photograph "
     "(a shape or text added, an area or the background repainted, a style or global look, a region removed, "
     "blurred or darkened), its colour and place; it knows no object names. On photographs it never saw it gets "
-    "the kind right on 25 % of pairs and says 'no change' on every unchanged pair but also on some global edits "
-    "(benchmarks/photo_preset.py): a draft to review, not an answer"
+    "the kind right on 25 % of pairs; it says 'no change' on every unchanged pair but also on more than half of "
+    "the edited ones (benchmarks/photo_preset.py): a draft to review, not an answer"
 )
 TRAINING_RECORD = "training.json"
 

@@ -61,6 +61,10 @@ def test_accuracy_separates_kind_place_and_detail_and_counts_unchanged_pairs_cal
     assert table["all"]["exact_detail"] == pytest.approx(4 / 10)  # 2, 5, 7, 8
     assert table["all"]["unread"] == pytest.approx(1 / 10)
     assert table["none"]["called_a_change"] == pytest.approx(0.5)
+    assert table["all"]["changed_said_no_change"] == 0.0
+    # A decision that says "no change" too often shows up here: 2 of the 8 changed pairs.
+    hidden = {**predictions, "3": "there is no change", "6": "the photo is unchanged"}
+    assert reading_accuracy(hidden, pairs)["all"]["changed_said_no_change"] == pytest.approx(2 / 8)
     assert table["add"] == {"type": 1.0, "exact": 1.0, "exact_detail": 0.0, "unread": 0.0, "count": 1}
     text = format_reading({"model": table})
     assert "none" in text and " 50% /  50%" in text
