@@ -2,6 +2,8 @@
 decision shows in another reviewer's App — not in the modal's sidebar, not in the sample's JSON view,
 not in the panel — and the panel shows each reviewer their own decision."""
 
+import re
+
 import pytest
 
 from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, wait_until
@@ -28,7 +30,8 @@ def sidebar_and_json(page, modal) -> str:
     # (The sidebar lists the record's fields; lists of documents — votes, history — only the JSON view.)
     wait_until(lambda: "idc_review.flag_reason" in modal.inner_text(), TIMEOUT_MS / 1000, "the sidebar's record")
     sidebar = modal.inner_text()
-    modal.get_by_text("Sample", exact=True).first.click()
+    # The modal's media tab: "Sample", or the slice's name once the App has pinned one ("📌 modified").
+    modal.get_by_text(re.compile(r"^(Sample|📌\s*modified)$")).first.click(timeout=TIMEOUT_MS)
     lookers = modal.locator('[data-cy="looker"]')
     lookers.first.wait_for(timeout=TIMEOUT_MS)
 
