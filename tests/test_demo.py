@@ -3,6 +3,8 @@ turned into the FiftyOne dataset a newcomer opens."""
 
 import json
 
+import pytest
+
 from idc_engine.demo import DemoConfig, run_demo
 
 
@@ -59,8 +61,6 @@ def test_demo_writes_predictions_a_report_and_the_fiftyone_dataset(tmp_path, cap
 
 
 def test_the_demo_fine_tunes_the_tiny_model_fully_and_other_models_with_lora():
-    import pytest
-
     tiny = DemoConfig()
     assert (tiny.training_mode, tiny.peak_learning_rate) == ("full", 3e-4)  # measured best on the demo's task
     assert DemoConfig(model="tiny-photo").training_mode == "full"  # every embedded preset, by name
