@@ -133,6 +133,10 @@ class RetrainOnReviewed(foo.Operator):
         outputs.int("validation", label="Reviewed pairs that validated")
         outputs.int("replayed", label="Replayed pairs")
         outputs.obj("best", label="Best step (kept)")
+        outputs.obj(
+            "no_change_decision",
+            label="'No change' decision: recalibrated on the reviewed validation pairs, or kept from the start model",
+        )
         outputs.int("test_split_left_out_of_training", label="Reviewed test-split pairs never trained on")
         outputs.str("new_field", label="New captions of the compared pairs")
         outputs.str("before_field", label="The starting model's captions of the same pairs, decoded alike")

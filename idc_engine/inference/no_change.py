@@ -378,10 +378,13 @@ def calibrate_after_training(model: BLIP2IDC, pairs, images) -> dict:
     is set (see :func:`apply_calibration` for the other processes of a distributed run)."""
     if not model.config.no_change_captions:
         return {"skipped": "the model's config names no no_change_captions"}
+    # A decision that is not recalibrated is the starting model's (a preset's, say): the record says so,
+    # since it was fitted to another model and other pairs.
+    had = {"kept": {"threshold": model.config.no_change_threshold}} if model.config.no_change_threshold else {}
     # Pairs asked another task (a prompt of their own) are not captioned by the decision.
     kept = [i for i, p in enumerate(pairs or []) if not (p.metadata or {}).get("prompt")]
     if not kept or not images:
-        return {"skipped": "no validation pairs (or eval_every is 0)"}
+        return {"skipped": "no validation pairs (or eval_every is 0)", **had}
     try:
         return calibrate_no_change(model, [pairs[i] for i in kept], [images[i] for i in kept]).to_dict()
     except ValueError as error:

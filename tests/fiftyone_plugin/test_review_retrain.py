@@ -2,6 +2,9 @@
 asked, the data the model learnt from is replayed, a validation share keeps the best step, and the
 comparison is reported apart for edited, accepted and the dataset's own test pairs."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from fiftyone_plugin.captioning import Cancelled
@@ -95,6 +98,9 @@ def test_retraining_keeps_the_best_step_and_compares_edited_accepted_and_test_pa
         progress=lambda fraction, label: seen.append(fraction),
     )
     assert summary["best"] is not None and summary["best"]["step"] in (2, 4)  # validated, best kept
+    # What became of the "no change" decision is reported, as the new model's training record says.
+    record = json.loads((Path(summary["model_dir"]) / "training.json").read_text())
+    assert summary["no_change_decision"] == record["no_change"] and "skipped" in record["no_change"]
     assert summary["validation"] > 0 and summary["replayed"] == summary["replay_wanted"] > 0
     comparisons = summary["comparisons"]
     for name in ("held_out_edited", "held_out_accepted", "test_references"):

@@ -245,4 +245,9 @@ def test_a_calibration_that_fails_midway_keeps_the_decision_the_model_had(tiny, 
     monkeypatch.setattr(no_change, "difference_area", unreadable)
     record = calibrate_after_training(tiny, pairs, list(images))
     assert "skipped" in record and record["kept"] == {"threshold": 0.6}
+    # Without validation pairs too, the record says the starting model's decision is kept.
+    assert calibrate_after_training(tiny, [], []) == {
+        "skipped": "no validation pairs (or eval_every is 0)",
+        "kept": {"threshold": 0.6},
+    }
     assert tiny.config.no_change_threshold == 0.6 and tiny.config.no_change_weights == (1.0, -2.0, -9.0)
