@@ -35,9 +35,14 @@ def sidebar_and_json(page, modal) -> str:
     lookers = modal.locator('[data-cy="looker"]')
     lookers.first.wait_for(timeout=TIMEOUT_MS)
 
+    panel = page.locator('[class*="lookerJSONPanel"]')
+
     def open_json() -> bool:  # on the main looker (the largest; the others are the group's thumbnails)
         if "idc_review_votes" in modal.inner_text():  # a list of documents: only the JSON view shows it
             return True
+        if panel.count() and panel.first.is_visible():  # open (a toggle now would close it): let it render
+            page.wait_for_timeout(1000)
+            return "idc_review_votes" in modal.inner_text()
         boxes = [box for box in (lookers.nth(i).bounding_box() for i in range(lookers.count())) if box]
         box = max(boxes, key=lambda b: b["width"] * b["height"])
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -45,7 +50,10 @@ def sidebar_and_json(page, modal) -> str:
             modal.locator('[title^="JSON"]').first.click(timeout=5000)
         except Exception:  # the controls faded before the click: the shortcut instead
             page.keyboard.press("j")
-        page.wait_for_timeout(1500)
+        try:  # a loaded App may take seconds to open it; toggling again before then would close it
+            panel.first.wait_for(state="visible", timeout=15000)
+        except Exception:
+            return False
         return "idc_review_votes" in modal.inner_text()
 
     wait_until(open_json, TIMEOUT_MS / 1000, "the sample's JSON view")
