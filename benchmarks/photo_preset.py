@@ -94,12 +94,6 @@ def main(argv=None):
     print(format_report(report))
     print()
     print(format_reading(readings))
-    unchanged = {name: r["none"]["called_a_change"] for name, r in readings.items()}
-    print("unchanged pairs called a change: " + ", ".join(f"{n} {v:.0%}" for n, v in unchanged.items()))
-    hidden = {
-        name: r["all"]["changed_said_no_change"] for name, r in readings.items() if "changed_said_no_change" in r["all"]
-    }
-    print("changed pairs captioned as no change: " + ", ".join(f"{n} {v:.0%}" for n, v in hidden.items()))
     print("targets: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in met.items()))
     examples = {}
     for pair in test_pairs:

@@ -21,7 +21,6 @@ they may come from other decoding, another model or a hand):
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +30,6 @@ from fiftyone_plugin.dataset import dataset_to_pairs
 from fiftyone_plugin.evaluation import compare_runs, evaluate_idc_captions
 from fiftyone_plugin.review import ACCEPTED, EDITED, modified_samples, review_statuses, reviewed_pairs
 from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
-from idc_engine.model.discovery import TRAINING_RECORD
 from idc_engine.train.config import TrainConfig
 
 SUBSETS = ("held_out_edited", "held_out_accepted", "test_references")
@@ -334,15 +332,9 @@ def retrain_on_reviewed(
         "stopped": result.stopped,
         "best": result.best,
         # Recalibrated on the reviewed validation pairs, or (too few of them) kept from the starting model.
-        "no_change_decision": _no_change_record(result.model_dir),
+        "no_change_decision": result.no_change,
         "new_field": new_field,
         "before_field": before_field,
         "held_out_before_differs_from_stored": redone,
         "comparisons": comparisons,
     }
-
-
-def _no_change_record(model_dir) -> dict | None:
-    """What the training's last step did with the model's "no change" decision (its training.json)."""
-    path = Path(model_dir) / TRAINING_RECORD
-    return json.loads(path.read_text()).get("no_change") if path.is_file() else None

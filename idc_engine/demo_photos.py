@@ -77,14 +77,6 @@ def run_photo_demo(config: PhotoDemoConfig, out_dir) -> dict:
     report = evaluate(test_pairs, result.captions, train_pairs, validation_pairs=val_pairs)
     readings = {name: reading_accuracy(s.predictions, test_pairs) for name, s in report.systems.items()}
     text = format_report(report) + "\n\n" + format_reading(readings)
-    unchanged = ", ".join(f"{n} {r['none']['called_a_change']:.0%}" for n, r in readings.items() if "none" in r)
-    text += f"\nunchanged pairs called a change: {unchanged}"
-    hidden = ", ".join(
-        f"{n} {r['all']['changed_said_no_change']:.0%}"
-        for n, r in readings.items()
-        if "changed_said_no_change" in r["all"]
-    )
-    text += f"\nchanged pairs captioned as no change: {hidden}"
     print()
     print(text)
     print("\nexamples (held-out photographs):")

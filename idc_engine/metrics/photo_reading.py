@@ -147,7 +147,8 @@ def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[
 
 
 def format_reading(tables: dict[str, dict[str, dict[str, float]]]) -> str:
-    """One text table: exact (kind, colour, place) / kind-right percentages per category for each system."""
+    """One text table: exact (kind, colour, place) / kind-right percentages per category for each system,
+    then the share of unchanged pairs called a change and of changed pairs captioned as no change."""
     names = list(tables)
     categories = list(tables[names[0]])
     lines = [f"{'right edit (exact / kind)':<28}{'pairs':>7}" + "".join(f"{n[:18]:>20}" for n in names)]
@@ -158,4 +159,15 @@ def format_reading(tables: dict[str, dict[str, dict[str, float]]]) -> str:
             row = tables[name].get(category)
             cells.append(f"{row['exact'] * 100:>4.0f}% / {row['type'] * 100:>3.0f}%" if row else "-")
         lines.append(f"{category:<28}{count:>7}" + "".join(f"{c:>20}" for c in cells))
+    # The two errors a no-change decision trades against each other.
+    unchanged = [f"{n} {t['none']['called_a_change']:.0%}" for n, t in tables.items() if "none" in t]
+    hidden = [
+        f"{n} {t['all']['changed_said_no_change']:.0%}"
+        for n, t in tables.items()
+        if "changed_said_no_change" in t.get("all", {})
+    ]
+    if unchanged:
+        lines.append("unchanged pairs called a change: " + ", ".join(unchanged))
+    if hidden:
+        lines.append("changed pairs captioned as no change: " + ", ".join(hidden))
     return "\n".join(lines)

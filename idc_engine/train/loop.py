@@ -65,6 +65,8 @@ class TrainResult:
     validation_report: LoadReport | None = None
     # Pairs left out for having no reference captions: {"train": n, "validation": m}.
     unreferenced: dict[str, int] = field(default_factory=dict)
+    # What became of the "no change" decision: recalibrated on the validation pairs, or kept (None: no decision).
+    no_change: dict | None = None
 
 
 class PairStream:
@@ -449,6 +451,7 @@ def _train(
         data.train_report,
         data.val_report,
         unreferenced,
+        no_change,
     )
 
 

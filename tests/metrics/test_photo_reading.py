@@ -66,8 +66,10 @@ def test_accuracy_separates_kind_place_and_detail_and_counts_unchanged_pairs_cal
     hidden = {**predictions, "3": "there is no change", "6": "the photo is unchanged"}
     assert reading_accuracy(hidden, pairs)["all"]["changed_said_no_change"] == pytest.approx(2 / 8)
     assert table["add"] == {"type": 1.0, "exact": 1.0, "exact_detail": 0.0, "unread": 0.0, "count": 1}
-    text = format_reading({"model": table})
+    text = format_reading({"model": table, "hides": reading_accuracy(hidden, pairs)})
     assert "none" in text and " 50% /  50%" in text
+    assert "unchanged pairs called a change: model 50%, hides 50%" in text
+    assert "changed pairs captioned as no change: model 0%, hides 25%" in text
 
 
 def test_pairs_without_a_photo_edits_truth_are_refused():
