@@ -32,7 +32,7 @@ demo: install
 	$(PY) -m fiftyone_plugin.demo --demo-dir runs/demo
 
 test: install lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 lint: install
 	$(VENV)/bin/ruff format --check .

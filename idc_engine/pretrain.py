@@ -55,7 +55,7 @@ class PretrainConfig:
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (full training)"})
     batch_size: int = field(default=32, metadata={"help": "pairs per step"})
     seed: int = field(default=0, metadata={"help": "seed of the initial weights, data order and augmentation"})
-    encoding: str = field(default="concat", metadata={"help": "'concat' (BLIP2IDC) or 'two-stream'"})
+    encoding: str = field(default="concat", metadata={"help": "'concat' (BLIP2IDC), 'difference' or 'two-stream'"})
     minutes: float | None = field(
         default=None, metadata={"help": "stop after this many minutes (benchmarks at equal CPU budget)"}
     )
@@ -158,7 +158,15 @@ class PhotoPretrainConfig:
         default=0.4, metadata={"help": "fraction of training pairs whose original already carries an edit"}
     )
     description_share: float = field(
-        default=0.3, metadata={"help": "fraction of examples that describe both images instead of the difference"}
+        default=0.0, metadata={"help": "fraction of examples that describe both images instead of the difference"}
+    )
+    encoding: str = field(
+        default="difference",
+        metadata={
+            "help": "'difference': the modified photograph and its difference from the original (a model this "
+            "small, trained from scratch on 15 photographs, learns the edit instead of the photographs); 'concat': "
+            "the two photographs (BLIP2IDC)"
+        },
     )
     steps: int = field(default=9_000, metadata={"help": "optimizer steps (under two hours on 2 CPU cores)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (full training)"})
@@ -179,6 +187,8 @@ class PhotoPretrainConfig:
             raise ValueError(f"description_share must be in [0, 1), got {self.description_share!r}")
         if not 0.0 <= self.unchanged_share < 1.0:
             raise ValueError(f"unchanged_share must be in [0, 1), got {self.unchanged_share!r}")
+        if self.encoding not in ("concat", "difference"):
+            raise ValueError(f"encoding must be 'concat' or 'difference', got {self.encoding!r}")
         if self.steps < 1:
             raise ValueError(f"steps must be positive, got {self.steps!r}")
         if self.pairs < 100:
@@ -252,7 +262,7 @@ def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, res
         pairs = read_manifest(manifest)
         train_pairs = mixture(split_pairs(pairs, "train"), config.description_share, describe_photo_pair)
         # Taught to say "no change" in five ways: training ends by calibrating its no-change decision.
-        idc_config = BLIP2IDCConfig(no_change_captions=PHOTO_TEMPLATES["none"])
+        idc_config = BLIP2IDCConfig(encoding=config.encoding, no_change_captions=PHOTO_TEMPLATES["none"])
         model = build_tiny(config.preset(), idc_config, corpus=photo_tokenizer_corpus(idc_config.prompt))
         train_config = TrainConfig(
             finetune="full",

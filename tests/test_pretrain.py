@@ -27,6 +27,7 @@ def test_photo_pretraining_writes_a_loadable_checkpoint_with_its_record_and_resu
     assert len(caption_pairs(model, image_pairs[:2], GenerationConfig(max_new_tokens=5))) == 2
     # Taught the benchmark's five no-change sentences, so that training's end can calibrate the decision.
     assert model.config.no_change_captions == TEMPLATES["none"]
+    assert model.config.encoding == record["config"]["encoding"] == "difference"  # what it was pretrained on
 
     manifest = work / "data" / "manifest.jsonl"
     made = manifest.stat().st_mtime_ns
@@ -43,6 +44,8 @@ def test_resume_needs_the_work_folder_and_settings_are_checked(tmp_path):
         _config(description_share=1.0)
     with pytest.raises(ValueError, match=r"unchanged_share must be in \[0, 1\), got -0.1"):
         _config(unchanged_share=-0.1)
+    with pytest.raises(ValueError, match="encoding must be 'concat' or 'difference', got 'two-stream'"):
+        _config(encoding="two-stream")
 
 
 def test_the_photo_tokenizer_spends_one_token_per_word_of_every_caption():

@@ -46,7 +46,7 @@ MIN_PAIRS = 5  # unchanged and changed validation pairs, each, that calibration 
 
 def _image_features(model: BLIP2IDC, pixel_values: torch.Tensor) -> torch.Tensor:
     """The LLM's image tokens for a batch, computed once for every sentence that is scored."""
-    if model.config.encoding == "concat":
+    if model.config.encoding != "two-stream":
         pixel_values = pixel_values.to(model.device, model.base.vision_model.dtype)
         return model.base.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output
     return model._two_stream_features(pixel_values.to(model.device)).pooler_output

@@ -54,8 +54,8 @@ class PairPixels:
         self.image_processor, self.encoding, self.orientation = image_processor, encoding, orientation
 
     def __call__(self, pairs: list[tuple[Image.Image, Image.Image]]) -> torch.Tensor:
-        if self.encoding == "concat":
-            images = [compose_pair(ref, mod, self.orientation) for ref, mod in pairs]
+        if self.encoding != "two-stream":
+            images = [compose_pair(ref, mod, self.orientation, self.encoding) for ref, mod in pairs]
             return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
         references = [align_reference(ref, mod) for ref, mod in pairs]
         modified = [mod for _, mod in pairs]
@@ -160,7 +160,7 @@ class BLIP2IDC(torch.nn.Module):
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         if labels is not None:
             labels = labels.to(self.device)
-        if self.config.encoding == "concat":
+        if self.config.encoding != "two-stream":
             return self.base(
                 pixel_values=pixel_values.to(self.base.vision_model.dtype),
                 input_ids=input_ids,
@@ -214,7 +214,7 @@ class BLIP2IDC(torch.nn.Module):
             return_dict_in_generate=True,
             output_logits=True,
         )
-        if self.config.encoding == "concat":
+        if self.config.encoding != "two-stream":
             pixel_values = pixel_values.to(self.device, self.base.vision_model.dtype)
             output = self.base.generate(pixel_values=pixel_values, **batch, **options)
         else:
@@ -386,7 +386,9 @@ class BLIP2IDC(torch.nn.Module):
 
     def _load_stream_embedding(self, directory):
         if self.stream_embedding is None:
-            raise ValueError(f"{directory}: holds a two-stream embedding, but the config's encoding is 'concat'")
+            raise ValueError(
+                f"{directory}: holds a two-stream embedding, but the config's encoding is {self.config.encoding!r}"
+            )
         tensor = load_file(str(Path(directory) / STREAM_EMBEDDING_FILE))["stream_embedding"]
         with torch.no_grad():
             self.stream_embedding.copy_(tensor.to(self.stream_embedding.device))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 IDC_CONFIG_NAME = "idc_config.json"
 ORIENTATIONS = ("vertical", "horizontal")
-ENCODINGS = ("concat", "two-stream")
+ENCODINGS = ("concat", "difference", "two-stream")
 LORA_GROUPS = ("vit", "qformer", "llm")
 
 
@@ -27,7 +27,12 @@ class BLIP2IDCConfig:
     )
     encoding: str = field(
         default="concat",
-        metadata={"help": "'concat': one ViT pass over the joined pair (BLIP2IDC); 'two-stream': one pass per image"},
+        metadata={
+            "help": "'concat': one ViT pass over the joined pair (BLIP2IDC); 'difference': one pass over the "
+            "modified image joined with its signed difference from the reference in the reference's place (the "
+            "same information, the change made explicit: the embedded tiny-photo, trained from scratch, reads it); "
+            "'two-stream': one pass per image"
+        },
     )
     max_caption_tokens: int = field(default=64, metadata={"help": "longest caption, in tokens, kept for training"})
     no_change_captions: tuple[str, ...] = field(

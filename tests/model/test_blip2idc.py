@@ -1,9 +1,10 @@
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from idc_engine.model.blip2idc import BLIP2IDC
-from idc_engine.model.compose import compose_pair
+from idc_engine.model.compose import compose_pair, difference_image
 from idc_engine.model.config import BLIP2IDCConfig
 
 
@@ -18,6 +19,37 @@ def test_pair_is_stacked_with_the_reference_resized_to_the_modified_size():
     assert horizontal.getpixel((5, 5)) == (255, 0, 0) and horizontal.getpixel((40, 5)) == (0, 0, 255)
     with pytest.raises(ValueError, match="orientation must be 'vertical' or 'horizontal', got 'diagonal'"):
         compose_pair(reference, modified, "diagonal")
+
+
+def test_the_difference_encoding_draws_the_change_and_loses_nothing_of_the_pair():
+    rng = np.random.default_rng(0)
+    reference = Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8))
+    modified = reference.copy()
+    modified.paste((255, 0, 0), (4, 6, 14, 16))  # a red square, 10 x 10
+    difference = np.asarray(difference_image(reference, modified), dtype=int)
+    changed = (difference != 128).any(-1)
+    assert changed.sum() <= 100 and not changed[:6].any() and not changed[:, 14:].any()
+    recovered = np.asarray(modified, dtype=int) - 2 * (difference - 128)  # the reference, to within one level
+    assert np.abs(recovered - np.asarray(reference, dtype=int)).max() <= 1
+    joined = compose_pair(reference, modified, "vertical", "difference")
+    assert joined.size == (40, 48) and joined.getpixel((30, 2)) == (128, 128, 128)
+    assert joined.crop((0, 24, 40, 48)).tobytes() == modified.tobytes()  # the modified image stays as it is
+    with pytest.raises(ValueError, match="encoding must be 'concat' or 'difference' to compose one image, got 'x'"):
+        compose_pair(reference, modified, "vertical", "x")
+
+
+def test_a_difference_model_reads_the_difference_and_keeps_its_encoding(tiny_dir, image_pairs, tmp_path):
+    model = BLIP2IDC.from_pretrained(tiny_dir, device="cpu", config=BLIP2IDCConfig(encoding="difference"))
+    pixel_values = model.pixel_values(image_pairs)
+    concat = BLIP2IDC.from_pretrained(tiny_dir, device="cpu").pixel_values(image_pairs)
+    assert pixel_values.shape == concat.shape and not torch.equal(pixel_values, concat)
+    half = pixel_values.shape[2] // 2
+    below = slice(half + 3, None)  # the same modified image below (the resize blends the rows at the seam)
+    assert torch.equal(pixel_values[:, :, below], concat[:, :, below])
+    assert len(model.generate(pixel_values, max_new_tokens=5)) == len(image_pairs)
+    again = BLIP2IDC.from_pretrained(model.save_pretrained(tmp_path / "difference"), device="cpu")
+    assert again.config.encoding == "difference"
+    assert torch.equal(again.pixel_values(image_pairs), pixel_values)
 
 
 def test_generate_returns_one_caption_per_pair_in_order(tiny_model, image_pairs):
