@@ -103,8 +103,7 @@ def _cmd_train(args):
         lora=config_from_arguments(args, LoraSettings, prefix="lora"),
         augment=config_from_arguments(args, AugmentConfig, prefix="augment"),
     )
-    idc_config = config_from_arguments(args, BLIP2IDCConfig, prefix="idc") if _any_given(args, "idc_") else None
-    model = _load_model(args, idc_config, training=True)
+    model = _load_model(args, _given_idc_config(args, BLIP2IDCConfig), training=True)
     result = train(model, train_pairs, val_pairs, config, args.out, resume=args.resume, overwrite=args.overwrite)
     if not is_main_process():
         return
@@ -115,8 +114,24 @@ def _cmd_train(args):
         print(f"left out, no reference captions: {result.unreferenced}")
 
 
-def _any_given(args, prefix):
-    return any(v is not None for k, v in vars(args).items() if k.startswith(prefix))
+def _given_idc_config(args, cls):
+    """The model's own IDC config with the ``--idc-*`` flags given on top (None when none is): a flag
+    changes its field alone, never the encoding, orientation or no-change sentences the weights were
+    trained with (the dataclass defaults fill in only for a model that saved no config)."""
+    import dataclasses
+
+    from idc_engine.model.base_reference import resolve_spec
+
+    given = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(args, f"idc_{f.name}", None)
+        if value is not None:
+            given[f.name] = tuple(value) if isinstance(value, list) else value
+    if not given:
+        return None
+    source = getattr(args, "adapter", None) or (resolve_spec(args.model) if args.model != "tiny-scratch" else None)
+    saved = cls.load(source) if source is not None else None
+    return dataclasses.replace(saved, **given) if saved is not None else cls(**given)
 
 
 def _cmd_caption(args):
