@@ -498,13 +498,23 @@ def _prepare_parameters(ctx: distributed.Distributed, model: BLIP2IDC, config: T
 def _start_or_resume(ctx, checkpoints: Path, resume: bool, model, optimizer, scheduler, scaler):
     """The run's state (a new one, or the latest checkpoint's) and the best weights so far (rank 0 keeps
     them: it writes the model)."""
-    state = {"step": 0, "history": [], "best": None, "evals_without_gain": 0, "elapsed_s": 0.0}
+    # What the weights were trained to read: a run resumed with another encoding or orientation would
+    # go on training them on images of another kind (a checkpoint keeps no model config).
+    pixels = {"encoding": model.config.encoding, "orientation": model.config.orientation}
+    state = {"step": 0, "history": [], "best": None, "evals_without_gain": 0, "elapsed_s": 0.0, **pixels}
     if not resume:
         return state, None
     found = latest_checkpoint(checkpoints)
     if found is None:
         raise FileNotFoundError(f"resume: no checkpoint under {checkpoints}")
-    state = load_checkpoint(found, model, optimizer, scheduler, scaler, rank=ctx.rank)
+    saved = json.loads((found / "state.json").read_text())
+    for name, value in pixels.items():
+        if saved.get(name, value) != value:
+            raise ValueError(
+                f"resume: the run under {checkpoints} was trained with {name} {saved[name]!r}, but the model's "
+                f"config has {name} {value!r}; resume it with the run's config, or start a new run"
+            )
+    state = {**pixels, **load_checkpoint(found, model, optimizer, scheduler, scaler, rank=ctx.rank)}
     return state, load_best(found) if ctx.is_main else None
 
 
