@@ -63,10 +63,21 @@ class PretrainConfig:
     def __post_init__(self):
         if not 0.0 <= self.description_share < 1.0:
             raise ValueError(f"description_share must be in [0, 1), got {self.description_share!r}")
+        _check_descriptions(self.encoding, self.description_share)
         if self.steps < 1:
             raise ValueError(f"steps must be positive, got {self.steps!r}")
         if self.pairs < 100:
             raise ValueError(f"pairs must be at least 100, got {self.pairs!r}")
+
+
+def _check_descriptions(encoding: str, description_share: float):
+    """A description answers "top: <reference>. bottom: <modified>": with the 'difference' encoding the
+    top panel is the difference image, so the description would name an image the model does not see."""
+    if encoding == "difference" and description_share:
+        raise ValueError(
+            f"description_share must be 0 with the 'difference' encoding (its descriptions name the reference "
+            f"as the top image, where the difference is), got {description_share!r}"
+        )
 
 
 def description_pairs(pairs: list[IDCPair], describe=describe_pair) -> list[IDCPair]:
@@ -189,6 +200,7 @@ class PhotoPretrainConfig:
             raise ValueError(f"unchanged_share must be in [0, 1), got {self.unchanged_share!r}")
         if self.encoding not in ("concat", "difference"):
             raise ValueError(f"encoding must be 'concat' or 'difference', got {self.encoding!r}")
+        _check_descriptions(self.encoding, self.description_share)
         if self.steps < 1:
             raise ValueError(f"steps must be positive, got {self.steps!r}")
         if self.pairs < 100:
