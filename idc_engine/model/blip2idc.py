@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Blip2ForConditionalGeneration, Blip2Processor
 from transformers.models.blip_2.modeling_blip_2 import BaseModelOutputWithVisionQformerOutputs
 
+from idc_engine.data.images import to_rgb
 from idc_engine.model.base_reference import EMBEDDED_BASE, base_reference, resolve_base
 from idc_engine.model.compose import align_reference, compose_pair
 from idc_engine.model.config import BLIP2IDCConfig, LoraSettings
@@ -54,6 +55,8 @@ class PairPixels:
         self.image_processor, self.encoding, self.orientation = image_processor, encoding, orientation
 
     def __call__(self, pairs: list[tuple[Image.Image, Image.Image]]) -> torch.Tensor:
+        # Images given in memory get what a file gets (16-bit scaled, not saturated; alpha on white).
+        pairs = [(to_rgb(ref), to_rgb(mod)) for ref, mod in pairs]
         if self.encoding != "two-stream":
             images = [compose_pair(ref, mod, self.orientation, self.encoding) for ref, mod in pairs]
             return self.image_processor(images=images, return_tensors="pt")["pixel_values"]

@@ -52,6 +52,20 @@ def test_a_difference_model_reads_the_difference_and_keeps_its_encoding(tiny_dir
     assert torch.equal(again.pixel_values(image_pairs), pixel_values)
 
 
+def test_images_in_memory_are_read_as_files_are(tiny_dir):
+    """A 16-bit image handed over in memory is scaled to 8 bits, as a loaded file is, not saturated to white
+    (which, with the 'difference' encoding, would draw an unchanged pair)."""
+    from idc_engine.data.images import to_rgb
+
+    rng = np.random.default_rng(1)
+    reference = Image.fromarray(rng.integers(0, 65535, (32, 32), dtype=np.uint16))
+    modified = Image.fromarray(rng.integers(0, 65535, (32, 32), dtype=np.uint16))
+    model = BLIP2IDC.from_pretrained(tiny_dir, device="cpu", config=BLIP2IDCConfig(encoding="difference"))
+    in_memory = model.pixel_values([(reference, modified)])
+    assert torch.equal(in_memory, model.pixel_values([(to_rgb(reference), to_rgb(modified))]))
+    assert in_memory[0, 0].std() > 0.2  # a difference panel, not one grey
+
+
 def test_generate_returns_one_caption_per_pair_in_order(tiny_model, image_pairs):
     pixel_values = tiny_model.pixel_values(image_pairs)
     batched = tiny_model.generate(pixel_values, max_new_tokens=6)
