@@ -36,13 +36,6 @@ def _own_photographs(tmp_path):
     return originals, edited
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18 not met: the embedded tiny-photo (2026-12-01, 4,615 steps) calls this pasted red disc "
-    "'the photo is unchanged', with or without its no-change decision (benchmarks/results/photo_preset.json: "
-    "kind right 25 %); strict, so a checkpoint "
-    "that reads it fails here until this mark is removed",
-)
 def test_two_folders_of_own_photographs_get_a_sensible_caption_with_heatmaps_and_regions(tmp_path):
     originals, edited = _own_photographs(tmp_path)
     dataset, result = import_idc_dataset("image-folders", reference_dir=originals, modified_dir=edited, name="own")

@@ -37,14 +37,14 @@ def test_its_record_names_the_data_the_steps_and_the_best_validation_step():
     assert record["config"]["pairs"] > 0 and record["photo_edits"]["seed"] == record["config"]["data_seed"] != 0
 
 
-WHOLE = ("background", "style")  # the edits it reads best (55 % and 26 % kind right before the decision)
+WHOLE = ("background", "style")  # whole-image edits (98 % and 94 % kind right, benchmarks/results/photo_preset.json)
 
 
 @requires_tiny_photo
 def test_it_says_no_change_on_re_encoded_copies_of_photographs_it_never_saw(tmp_path):
-    """Its decision, calibrated on the validation photograph, as its training record says. Before it the
-    preset called 57 % of the benchmark's unchanged pairs a change (docs/photo_preset.md); a decision that
-    says "no change" to everything would pass that, so whole-image edits it reads must stay changes."""
+    """Its decision, as its training record says (calibrated on the validation photograph, or greedy captions
+    when they were best there). A model or decision that says "no change" to everything would pass the
+    first half, so whole-image edits it reads must stay changes."""
     from idc_engine.data.manifest import read_manifest
     from idc_engine.data.photo_edits import TEMPLATES, PhotoEditsConfig, generate
     from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
@@ -68,7 +68,7 @@ def test_it_says_no_change_on_re_encoded_copies_of_photographs_it_never_saw(tmp_
     edits = generate(tmp_path / "edits", 0, 24, 0, PhotoEditsConfig(seed=0, unchanged_share=0.0, categories=WHOLE))
     captions = caption_idc_pairs(model, read_manifest(edits), GenerationConfig(), skip_bad=False).captions
     still_changes = sum(not is_no_change(c, TEMPLATES["none"]) for c in captions.values())
-    assert still_changes >= 10, captions  # 13 of 24 measured (20 without the decision)
+    assert still_changes >= 20, captions  # 23 of 24 measured (and 24 of 24 unchanged pairs said no change)
 
 
 @requires_tiny_photo
