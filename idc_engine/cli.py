@@ -139,7 +139,16 @@ def _cmd_caption(args):
     from idc_engine.data.pair import split_pairs
     from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
 
-    pairs = split_pairs(read_manifest(args.manifest), args.split)
+    every = read_manifest(args.manifest)
+    pairs = split_pairs(every, args.split)
+    if not pairs and every:  # e.g. two imported folders: their pairs are 'unlabeled', the default split is 'test'
+        counts = {}
+        for pair in every:
+            counts[pair.split] = counts.get(pair.split, 0) + 1
+        raise ValueError(
+            f"--split {args.split!r}: no pairs of that split in {args.manifest}; it has "
+            + ", ".join(f"{n} {split!r}" for split, n in counts.items())
+        )
     model = _load_model(args)
     result = caption_idc_pairs(
         model, pairs, config_from_arguments(args, GenerationConfig), skip_bad=args.skip_bad_images

@@ -195,6 +195,39 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     assert "bad.jsonl:1: field 'captions': must be a non-empty list" in capsys.readouterr().err
 
 
+def test_captioning_a_split_the_manifest_lacks_says_which_splits_it_has(tmp_path, tiny_dir, capsys):
+    """Two imported folders give 'unlabeled' pairs; captioning the default split ('test') named none of them."""
+    from PIL import Image
+
+    for folder in ("originals", "edited"):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (32, 32), "gray").save(tmp_path / folder / "a.png")
+    manifest = tmp_path / "pairs.jsonl"
+    args = ["import", "image-folders", str(tmp_path / "originals"), "--images-dir", str(tmp_path / "edited")]
+    assert main([*args, "--out", str(manifest)]) == 0
+    out = tmp_path / "captions.jsonl"
+    assert main(["caption", "--manifest", str(manifest), "--model", str(tiny_dir), "--out", str(out)]) == 2
+    assert "--split 'test': no pairs of that split in" in capsys.readouterr().err
+    assert not out.exists()
+    assert (
+        main(
+            [
+                "caption",
+                "--manifest",
+                str(manifest),
+                "--model",
+                str(tiny_dir),
+                "--split",
+                "unlabeled",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert len(out.read_text().splitlines()) == 1
+
+
 def test_augment_writes_variants_that_train_reads(shapes_dir, tmp_path, capsys):
     out = tmp_path / "syned"
     args = ["augment", "--manifest", str(shapes_dir / "manifest.jsonl"), "--out", str(out), "--variations", "2"]

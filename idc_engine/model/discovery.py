@@ -24,7 +24,7 @@ TINY_PHOTO_DESCRIPTION = (
     "(a shape or text added, an area or the background repainted, a style or global look, a region removed, "
     "blurred or darkened), its colour and place; it knows no object names. On photographs it never saw it gets "
     "the kind right on 79 % of pairs and kind, colour and place on 49 %, and calls no unchanged pair a change "
-    "(benchmarks/photo_preset.py): drafts to review, weakest on the colour and place of small edits"
+    "(benchmarks/photo_preset.py): drafts to review; the place of a local edit is mostly wrong"
 )
 TRAINING_RECORD = "training.json"
 
