@@ -1,6 +1,6 @@
 """The embedded ``tiny-photo`` preset on photographs it never saw, against the baselines, per edit kind.
 
-    python benchmarks/photo_preset.py                      # ~5 min on 2 cores
+    python benchmarks/photo_preset.py                      # under a minute on 2 cores (pairs made once)
     python benchmarks/photo_preset.py --model runs/x/model # any checkpoint
 
 photo-edits seed 0: the test pairs are crops of the held-out photographs (coffee, china,

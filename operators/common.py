@@ -94,7 +94,7 @@ def model_input(ctx, inputs, name="model", label="Model", default=None):
         required=True,
         label=label,
         description="a trained adapter, a BLIP-2 checkpoint (folder or cached hub id), 'tiny-photo' (edits of "
-        "photographs: kind, colour and place; no object names) or 'tiny' (shapes demo)",
+        "photographs: kind and colour, the place mostly wrong; no object names) or 'tiny' (shapes demo)",
         view=choices,
     )
     warn_if_tiny_on_other_images(ctx, inputs, ctx.params.get(name) or default or found[0].spec, name)

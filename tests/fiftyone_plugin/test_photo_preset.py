@@ -21,9 +21,9 @@ PLUGIN = "@idc/idc"
 pytestmark = requires_tiny_photo
 
 
-def _own_photographs(tmp_path):
+def _own_photographs(tmp_path, disc=(22, 15, 82, 75)):
     """An original photograph the preset never saw (a held-out test photograph, as a user's own shot would
-    be) and a copy with a red disc pasted in its top left corner, in two folders, as a user keeps them."""
+    be) and a copy with a red disc pasted (in its top left corner), in two folders, as a user keeps them."""
     originals, edited = tmp_path / "originals", tmp_path / "edited"
     originals.mkdir()
     edited.mkdir()
@@ -31,7 +31,7 @@ def _own_photographs(tmp_path):
     photo = load_photo("coffee").resize((300, 200))
     photo.save(originals / "coffee.jpg", quality=95)
     copy = photo.copy()
-    ImageDraw.Draw(copy).ellipse([22, 15, 82, 75], fill=(220, 30, 30))
+    ImageDraw.Draw(copy).ellipse(list(disc), fill=(220, 30, 30))
     copy.save(edited / "coffee.jpg", quality=95)
     return originals, edited
 
@@ -54,6 +54,28 @@ def test_two_folders_of_own_photographs_get_a_sensible_caption_with_heatmaps_and
         assert isinstance(heatmap, fo.Heatmap) and np.asarray(heatmap.map).max() > 0
         (regions,) = dataset.select_group_slices(MODIFIED).values("idc_regions")
         assert isinstance(regions, fo.Detections) and regions.detections
+    finally:
+        dataset.delete()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 18 not met: tiny-photo (2026-12-02) has not learned where a local edit is; it answers 'top "
+    "left' or 'center' for most added shapes (docs/photo_preset.md), here 'a red circle appeared in the top "
+    "left'; strict, so a checkpoint that places it fails here until this mark is removed",
+)
+def test_a_disc_in_the_other_corner_is_placed_there(tmp_path):
+    """The test above passes on the place the preset names by default ('top left'): the same disc at the
+    bottom right tells whether it reads the place."""
+    originals, edited = _own_photographs(tmp_path, disc=(218, 125, 278, 185))
+    dataset, _ = import_idc_dataset("image-folders", reference_dir=originals, modified_dir=edited, name="corner")
+    try:
+        model = BLIP2IDCModel(BLIP2IDCModelConfig(model="tiny-photo"))
+        dataset.select_group_slices(MODIFIED).apply_model(model, label_field="idc_caption")
+        (caption,) = dataset.select_group_slices(MODIFIED).values("idc_caption")
+        reading = read_edit(caption)
+        assert reading is not None and (reading.kind, reading.color) == ("add", "red"), caption
+        assert reading.place in ("bottom right", "bottom", "right"), caption
     finally:
         dataset.delete()
 

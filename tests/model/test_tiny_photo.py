@@ -1,6 +1,7 @@
 """The embedded photo preset: loaded like any checkpoint, named by adapters, and honest about its record."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -10,7 +11,7 @@ from idc_engine.model.base_reference import TINY_PHOTO_CHECKPOINT
 from idc_engine.model.blip2idc import BLIP2IDC
 from idc_engine.model.config import LoraSettings
 from idc_engine.model.loading import load_model
-from idc_engine.pretrain import PRETRAIN_RECORD
+from idc_engine.pretrain import PRETRAIN_RECORD, PhotoPretrainConfig
 from tests.tiny_photo import requires_tiny_photo
 
 
@@ -32,9 +33,15 @@ def test_its_record_names_the_data_the_steps_and_the_best_validation_step():
     assert record["photographs"]["train"] == list(PHOTO_SPLITS["train"])
     assert not set(PHOTO_SPLITS["test"]) & set(record["photographs"]["train"] + record["photographs"]["validation"])
     assert record["best"]["step"] <= record["steps"] <= record["config"]["steps"]
-    # A run that stopped short of its steps was stopped by its clock (--minutes), and says so.
-    assert record["steps"] == record["config"]["steps"] or record["config"]["minutes"]
+    # A run that stopped short of its steps was stopped by its clock (--minutes), and its training says so.
+    training = json.loads((TINY_PHOTO_CHECKPOINT / "training.json").read_text())
+    assert training["steps"] == record["steps"]
+    assert record["steps"] == record["config"]["steps"] or training["stopped"] == "time_budget"
     assert record["config"]["pairs"] > 0 and record["photo_edits"]["seed"] == record["config"]["data_seed"] != 0
+    # `make pretrain-tiny-photo ARGS="--minutes M"` makes it: the defaults are the record's settings, and the
+    # model reads pairs the way it was pretrained to.
+    assert {**asdict(PhotoPretrainConfig()), "minutes": record["config"]["minutes"]} == record["config"]
+    assert load_model("tiny-photo").config.encoding == record["config"]["encoding"]
 
 
 WHOLE = ("background", "style")  # whole-image edits (98 % and 94 % kind right, benchmarks/results/photo_preset.json)
