@@ -31,9 +31,21 @@ def sidebar_and_json(page, modal) -> str:
     wait_until(lambda: "idc_review.flag_reason" in modal.inner_text(), TIMEOUT_MS / 1000, "the sidebar's record")
     sidebar = modal.inner_text()
     # The modal's media tab: "Sample", or the slice's name once the App has pinned one ("📌 modified").
-    modal.get_by_text(re.compile(r"^(Sample|📌\s*modified)$")).first.click(timeout=TIMEOUT_MS)
+    modal.get_by_text(re.compile(r"^(Sample|📌\s*(modified|reference))$")).first.click(timeout=TIMEOUT_MS)
     lookers = modal.locator('[data-cy="looker"]')
     lookers.first.wait_for(timeout=TIMEOUT_MS)
+
+    def on_modified() -> bool:  # the votes live on the modified sample; the App may have pinned the reference
+        if not re.search(r"📌\s*reference", modal.inner_text()):
+            return True
+        boxes = [box for box in (lookers.nth(i).bounding_box() for i in range(lookers.count())) if box]
+        thumbnails = sorted(boxes, key=lambda b: b["width"] * b["height"])[:2]  # the group's carousel
+        right = max(thumbnails, key=lambda b: b["x"])  # reference, then modified
+        page.mouse.click(right["x"] + right["width"] / 2, right["y"] + right["height"] / 2)
+        page.wait_for_timeout(1500)
+        return not re.search(r"📌\s*reference", modal.inner_text())
+
+    wait_until(on_modified, TIMEOUT_MS / 1000, "the modified slice in the modal")
 
     panel = page.locator('[class*="lookerJSONPanel"]')
 
@@ -42,6 +54,17 @@ def sidebar_and_json(page, modal) -> str:
             return True
         if panel.count() and panel.first.is_visible():  # open (a toggle now would close it): let it render
             page.wait_for_timeout(1000)
+            if re.search(r'name:\s*string\s*"reference"', panel.first.inner_text()):
+                # The reference sample's JSON (the App pinned that slice): close it, show the modified one.
+                print("the JSON view showed the reference sample: switching to the modified slice")
+                page.locator('[class*="lookerCloseJSON"]').first.click(timeout=5000)
+                panel.first.wait_for(state="hidden", timeout=15000)
+                boxes = [box for box in (lookers.nth(i).bounding_box() for i in range(lookers.count())) if box]
+                thumbnails = sorted(boxes, key=lambda b: b["width"] * b["height"])[:2]  # the group's carousel
+                right = max(thumbnails, key=lambda b: b["x"])  # reference, then modified
+                page.mouse.click(right["x"] + right["width"] / 2, right["y"] + right["height"] / 2)
+                page.wait_for_timeout(1500)
+                return False
             return "idc_review_votes" in modal.inner_text()
         boxes = [box for box in (lookers.nth(i).bounding_box() for i in range(lookers.count())) if box]
         box = max(boxes, key=lambda b: b["width"] * b["height"])
