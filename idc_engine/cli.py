@@ -135,6 +135,8 @@ def _given_idc_config(args, cls):
 
 
 def _cmd_caption(args):
+    from collections import Counter
+
     from idc_engine.data.manifest import read_manifest
     from idc_engine.data.pair import split_pairs
     from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
@@ -142,9 +144,7 @@ def _cmd_caption(args):
     every = read_manifest(args.manifest)
     pairs = split_pairs(every, args.split)
     if not pairs and every:  # e.g. two imported folders: their pairs are 'unlabeled', the default split is 'test'
-        counts = {}
-        for pair in every:
-            counts[pair.split] = counts.get(pair.split, 0) + 1
+        counts = Counter(pair.split for pair in every)
         raise ValueError(
             f"--split {args.split!r}: no pairs of that split in {args.manifest}; it has "
             + ", ".join(f"{n} {split!r}" for split, n in counts.items())
