@@ -35,21 +35,29 @@ def sidebar_and_json(page, modal) -> str:
     lookers = modal.locator('[data-cy="looker"]')
     lookers.first.wait_for(timeout=TIMEOUT_MS)
 
+    def click_looker(choose):  # the main looker is the largest, the group's carousel the two smallest
+        boxes = sorted(
+            (box for box in (lookers.nth(i).bounding_box() for i in range(lookers.count())) if box),
+            key=lambda b: b["width"] * b["height"],
+        )
+        box = choose(boxes)
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    def show_modified():  # the carousel's right thumbnail (reference, then modified)
+        click_looker(lambda boxes: max(boxes[:2], key=lambda b: b["x"]))
+        page.wait_for_timeout(1500)
+
     def on_modified() -> bool:  # the votes live on the modified sample; the App may have pinned the reference
         if not re.search(r"📌\s*reference", modal.inner_text()):
             return True
-        boxes = [box for box in (lookers.nth(i).bounding_box() for i in range(lookers.count())) if box]
-        thumbnails = sorted(boxes, key=lambda b: b["width"] * b["height"])[:2]  # the group's carousel
-        right = max(thumbnails, key=lambda b: b["x"])  # reference, then modified
-        page.mouse.click(right["x"] + right["width"] / 2, right["y"] + right["height"] / 2)
-        page.wait_for_timeout(1500)
+        show_modified()
         return not re.search(r"📌\s*reference", modal.inner_text())
 
     wait_until(on_modified, TIMEOUT_MS / 1000, "the modified slice in the modal")
 
     panel = page.locator('[class*="lookerJSONPanel"]')
 
-    def open_json() -> bool:  # on the main looker (the largest; the others are the group's thumbnails)
+    def open_json() -> bool:  # on the main looker
         if "idc_review_votes" in modal.inner_text():  # a list of documents: only the JSON view shows it
             return True
         if panel.count() and panel.first.is_visible():  # open (a toggle now would close it): let it render
@@ -59,16 +67,10 @@ def sidebar_and_json(page, modal) -> str:
                 print("the JSON view showed the reference sample: switching to the modified slice")
                 page.locator('[class*="lookerCloseJSON"]').first.click(timeout=5000)
                 panel.first.wait_for(state="hidden", timeout=15000)
-                boxes = [box for box in (lookers.nth(i).bounding_box() for i in range(lookers.count())) if box]
-                thumbnails = sorted(boxes, key=lambda b: b["width"] * b["height"])[:2]  # the group's carousel
-                right = max(thumbnails, key=lambda b: b["x"])  # reference, then modified
-                page.mouse.click(right["x"] + right["width"] / 2, right["y"] + right["height"] / 2)
-                page.wait_for_timeout(1500)
+                show_modified()
                 return False
             return "idc_review_votes" in modal.inner_text()
-        boxes = [box for box in (lookers.nth(i).bounding_box() for i in range(lookers.count())) if box]
-        box = max(boxes, key=lambda b: b["width"] * b["height"])
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        click_looker(lambda boxes: boxes[-1])
         try:
             modal.locator('[title^="JSON"]').first.click(timeout=5000)
         except Exception:  # the controls faded before the click: the shortcut instead
