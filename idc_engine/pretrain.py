@@ -210,7 +210,9 @@ class PhotoPretrainConfig:
 
     def preset(self) -> TinyPresetConfig:
         # 640 leaves room for every word of the photo captions to be one token (the corpus needs ~590).
-        return TinyPresetConfig(image_size=self.image_size, patch_size=self.patch_size, vocab_size=640)
+        return TinyPresetConfig(
+            image_size=self.image_size, patch_size=self.patch_size, vocab_size=640, position_init="sincos"
+        )
 
     def data(self) -> PhotoEditsConfig:
         return PhotoEditsConfig(

@@ -110,8 +110,11 @@ def readable(pairs: list[IDCPair]) -> bool:
 def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[str, dict[str, float]]:
     """Per category (and "all"): shares of pairs with the right kind, right (kind, colour, place), right with
     the detail too, and unread; plus, on unchanged pairs, the share called a change (anything but "none"),
-    and in "all", the share of changed pairs captioned as no change (what a no-change decision can cost)."""
+    and in "all", the share of changed pairs captioned as no change (what a no-change decision can cost).
+    Where the edits have a place, ``place``: the share of captions that name it, whatever kind they read
+    (whether a model localises apart from whether it tells a painted area from an added shape)."""
     rows: dict[str, list[tuple[bool, bool, bool, bool]]] = {}
+    placed: dict[str, list[bool]] = {}
     changed_said_none: list[bool] = []
     for pair in pairs:
         if pair.id not in predictions:
@@ -125,6 +128,8 @@ def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[
         )
         for key in ("all", real.kind):
             rows.setdefault(key, []).append(outcome)
+            if real.place is not None:
+                placed.setdefault(key, []).append(read is not None and read.place == real.place)
         if real.kind != "none":
             changed_said_none.append(read is not None and read.kind == "none")
     order = ["all"] + [k for k in (*TEMPLATES, "global", "local") if k in rows and k != "all"]
@@ -139,6 +144,8 @@ def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[
         }
         for key in order
     }
+    for key, hits in placed.items():
+        table[key]["place"] = sum(hits) / len(hits)
     if "none" in table:
         table["none"]["called_a_change"] = 1.0 - table["none"]["type"]
     if changed_said_none:
@@ -148,7 +155,8 @@ def reading_accuracy(predictions: dict[str, str], pairs: list[IDCPair]) -> dict[
 
 def format_reading(tables: dict[str, dict[str, dict[str, float]]]) -> str:
     """One text table: exact (kind, colour, place) / kind-right percentages per category for each system,
-    then the share of unchanged pairs called a change and of changed pairs captioned as no change."""
+    then the share of edits placed right, of unchanged pairs called a change and of changed pairs captioned
+    as no change."""
     names = list(tables)
     categories = list(tables[names[0]])
     lines = [f"{'right edit (exact / kind)':<28}{'pairs':>7}" + "".join(f"{n[:18]:>20}" for n in names)]
@@ -166,6 +174,9 @@ def format_reading(tables: dict[str, dict[str, dict[str, float]]]) -> str:
         for n, t in tables.items()
         if "changed_said_no_change" in t.get("all", {})
     ]
+    placed = [f"{n} {t['all']['place']:.0%}" for n, t in tables.items() if "place" in t.get("all", {})]
+    if placed:
+        lines.append("edits placed right (whatever kind was read): " + ", ".join(placed))
     if unchanged:
         lines.append("unchanged pairs called a change: " + ", ".join(unchanged))
     if hidden:

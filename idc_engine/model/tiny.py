@@ -8,6 +8,7 @@ like any checkpoint.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -53,9 +54,19 @@ class TinyPresetConfig:
         default=0.02,
         metadata={"help": "std of the initial weights; BLIP-2's vision default (1e-10) cannot train from scratch"},
     )
+    position_init: str = field(
+        default="random",
+        metadata={
+            "help": "'sincos': the ViT's position embeddings start as 2D sine-cosine codes of each patch's row and "
+            "column (trained from scratch on few photographs, random ones learned only which half of the pair a "
+            "patch is in, so no caption placed an edit); 'random': BLIP-2's initialisation"
+        },
+    )
     seed: int = 0
 
     def __post_init__(self):
+        if self.position_init not in ("random", "sincos"):
+            raise ValueError(f"position_init must be 'random' or 'sincos', got {self.position_init!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})")
         for name in ("vision", "qformer", "text"):
@@ -84,6 +95,23 @@ def photo_tokenizer_corpus(prompt: str) -> list[str]:
     from idc_engine.data.photo_edits import caption_corpus
 
     return [prompt, DESCRIBE_PROMPT, *caption_corpus()]
+
+
+def sincos_positions(grid: int, width: int) -> torch.Tensor:
+    """2D sine-cosine codes (MAE's) of a ``grid`` x ``grid`` patch layout, row-major: half the channels
+    encode the row, half the column. The frequencies run from a quarter turn per patch down to a quarter
+    turn across the grid (MAE's 1/10,000 would leave most channels constant on a grid of 8)."""
+    if width % 4:
+        raise ValueError(f"width must be a multiple of 4 for 2D sine-cosine positions, got {width!r}")
+    steps = torch.arange(width // 4, dtype=torch.float64) / max(1, width // 4 - 1)
+    frequencies = (math.pi / 2) * float(grid) ** -steps
+    rows, columns = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+
+    def codes(positions: torch.Tensor) -> torch.Tensor:
+        angles = positions.reshape(-1, 1).double() * frequencies
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    return torch.cat([codes(rows), codes(columns)], dim=1).float()
 
 
 def build_tiny(
@@ -150,6 +178,11 @@ def build_tiny(
         # BLIP-2 zero-initialises the queries (they are always loaded from a checkpoint); identical
         # queries would make every query attend alike, so give them distinct small values.
         model.query_tokens.normal_(0.0, preset.init_std)
+        if preset.position_init == "sincos":
+            grid = preset.image_size // preset.patch_size
+            embedding = model.vision_model.embeddings.position_embedding
+            embedding.zero_()
+            embedding[0, 1:] = sincos_positions(grid, preset.vision_hidden)
     image_processor = BlipImageProcessorPil(size={"height": preset.image_size, "width": preset.image_size})
     processor = Blip2Processor(image_processor, tokenizer, num_query_tokens=preset.num_query_tokens)
     return BLIP2IDC(model, processor, config, source=None).eval()

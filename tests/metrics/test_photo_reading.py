@@ -65,9 +65,15 @@ def test_accuracy_separates_kind_place_and_detail_and_counts_unchanged_pairs_cal
     # A decision that says "no change" too often shows up here: 2 of the 8 changed pairs.
     hidden = {**predictions, "3": "there is no change", "6": "the photo is unchanged"}
     assert reading_accuracy(hidden, pairs)["all"]["changed_said_no_change"] == pytest.approx(2 / 8)
-    assert table["add"] == {"type": 1.0, "exact": 1.0, "exact_detail": 0.0, "unread": 0.0, "count": 1}
+    assert table["add"] == {"type": 1.0, "exact": 1.0, "exact_detail": 0.0, "unread": 0.0, "count": 1, "place": 1.0}
+    # The place is counted whatever kind was read, on the edits that have one (add, text, color, remove, local).
+    assert table["all"]["place"] == pytest.approx(3 / 5) and table["text"]["place"] == 0.0
+    misread = reading_accuracy({**predictions, "2": "a blue square was added on the right"}, pairs)
+    assert misread["color"]["place"] == 1.0 and misread["color"]["type"] == 0.0
+    assert "place" not in table["background"] and "place" not in table["none"]
     text = format_reading({"model": table, "hides": reading_accuracy(hidden, pairs)})
     assert "none" in text and " 50% /  50%" in text
+    assert "edits placed right (whatever kind was read): model 60%, hides 60%" in text
     assert "unchanged pairs called a change: model 50%, hides 50%" in text
     assert "changed pairs captioned as no change: model 0%, hides 25%" in text
 

@@ -42,6 +42,9 @@ def test_its_record_names_the_data_the_steps_and_the_best_validation_step():
     # model reads pairs the way it was pretrained to.
     assert {**asdict(PhotoPretrainConfig()), "minutes": record["config"]["minutes"]} == record["config"]
     assert load_model("tiny-photo").config.encoding == record["config"]["encoding"]
+    # ... and from the model it was built as: sine-cosine positions, without which no place was learned.
+    assert record["preset"] == asdict(PhotoPretrainConfig().preset())
+    assert record["preset"]["position_init"] == "sincos"
 
 
 WHOLE = ("background", "style")  # whole-image edits (98 % and 94 % kind right, benchmarks/results/photo_preset.json)
