@@ -180,7 +180,7 @@ class PhotoPretrainConfig:
         },
     )
     steps: int = field(
-        default=18_000, metadata={"help": "optimizer steps (77 minutes on 2 CPU cores, 90 with the pairs' making)"}
+        default=18_000, metadata={"help": "optimizer steps (65 minutes on 2 CPU cores, 75 with the pairs' making)"}
     )
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (full training)"})
     batch_size: int = field(default=32, metadata={"help": "pairs per step"})

@@ -1,6 +1,8 @@
 """The embedded photo preset as a user meets it: two folders of their own photographs, the model choice
 in the forms, apply_model with heatmaps and regions, and the photo demo dataset."""
 
+from pathlib import Path
+
 import fiftyone as fo
 import fiftyone.operators as foo
 import numpy as np
@@ -21,61 +23,61 @@ PLUGIN = "@idc/idc"
 pytestmark = requires_tiny_photo
 
 
-def _own_photographs(tmp_path, disc=(22, 15, 82, 75)):
-    """An original photograph the preset never saw (a held-out test photograph, as a user's own shot would
-    be) and a copy with a red disc pasted (in its top left corner), in two folders, as a user keeps them."""
+# Where a user might paste a disc: four corners and the middle of a 300 x 200 photograph (60-px discs).
+DISCS = {
+    "top left": (22, 15),
+    "top right": (218, 15),
+    "center": (120, 70),
+    "bottom left": (22, 125),
+    "bottom right": (218, 125),
+}
+
+
+def _own_photographs(tmp_path):
+    """Originals the preset never saw (the held-out test photographs, as a user's own shots would be) and
+    copies with a red disc pasted at one of five places, in two folders, as a user keeps them."""
     originals, edited = tmp_path / "originals", tmp_path / "edited"
     originals.mkdir()
     edited.mkdir()
-    assert "coffee" in PHOTO_SPLITS["test"]  # never seen in pretraining, not even cropped
-    photo = load_photo("coffee").resize((300, 200))
-    photo.save(originals / "coffee.jpg", quality=95)
-    copy = photo.copy()
-    ImageDraw.Draw(copy).ellipse(list(disc), fill=(220, 30, 30))
-    copy.save(edited / "coffee.jpg", quality=95)
-    return originals, edited
+    truth = {}
+    for name in PHOTO_SPLITS["test"]:  # never seen in pretraining, not even cropped
+        photo = load_photo(name).convert("RGB").resize((300, 200))
+        for place, (x, y) in DISCS.items():
+            stem = f"{name}-{place.replace(' ', '-')}"
+            photo.save(originals / f"{stem}.jpg", quality=95)
+            copy = photo.copy()
+            ImageDraw.Draw(copy).ellipse([x, y, x + 60, y + 60], fill=(220, 30, 30))
+            copy.save(edited / f"{stem}.jpg", quality=95)
+            truth[stem] = place
+    return originals, edited, truth
 
 
-def test_two_folders_of_own_photographs_get_a_sensible_caption_with_heatmaps_and_regions(tmp_path):
-    originals, edited = _own_photographs(tmp_path)
+def test_two_folders_of_own_photographs_get_sensible_captions_with_heatmaps_and_regions(tmp_path):
+    """Measured with the embedded checkpoint (2026-12-02): the place named right on 15 of 15 pairs, 'a red
+    <shape> was added' on 12 (on the coffee cup, 3 discs read as something painted over or removed, at
+    the right place). The checkpoint it replaced named 'top left' or 'center' for most discs wherever
+    they were, so the place is what this test holds it to."""
+    originals, edited, truth = _own_photographs(tmp_path)
     dataset, result = import_idc_dataset("image-folders", reference_dir=originals, modified_dir=edited, name="own")
     try:
-        assert len(result.pairs) == 1
+        assert len(result.pairs) == len(truth) == 15
         model = BLIP2IDCModel(
             BLIP2IDCModelConfig(model="tiny-photo", attention_field="idc_attention", regions_field="idc_regions")
         )
-        dataset.select_group_slices(MODIFIED).apply_model(model, label_field="idc_caption")
-        (caption,) = dataset.select_group_slices(MODIFIED).values("idc_caption")
-        reading = read_edit(caption)
-        assert reading is not None and (reading.kind, reading.color) == ("add", "red"), caption
-        assert reading.place in ("top left", "top", "left"), caption
-        assert dataset.select_group_slices(REFERENCE).values("idc_caption") == [caption]
-        (heatmap,) = dataset.select_group_slices(MODIFIED).values("idc_attention")
-        assert isinstance(heatmap, fo.Heatmap) and np.asarray(heatmap.map).max() > 0
-        (regions,) = dataset.select_group_slices(MODIFIED).values("idc_regions")
-        assert isinstance(regions, fo.Detections) and regions.detections
-    finally:
-        dataset.delete()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18 not met: tiny-photo (2026-12-02) has not learned where a local edit is; it answers 'top "
-    "left' or 'center' for most added shapes (docs/photo_preset.md), here 'a red circle appeared in the top "
-    "left'; strict, so a checkpoint that places it fails here until this mark is removed",
-)
-def test_a_disc_in_the_other_corner_is_placed_there(tmp_path):
-    """The test above passes on the place the preset names by default ('top left'): the same disc at the
-    bottom right tells whether it reads the place."""
-    originals, edited = _own_photographs(tmp_path, disc=(218, 125, 278, 185))
-    dataset, _ = import_idc_dataset("image-folders", reference_dir=originals, modified_dir=edited, name="corner")
-    try:
-        model = BLIP2IDCModel(BLIP2IDCModelConfig(model="tiny-photo"))
-        dataset.select_group_slices(MODIFIED).apply_model(model, label_field="idc_caption")
-        (caption,) = dataset.select_group_slices(MODIFIED).values("idc_caption")
-        reading = read_edit(caption)
-        assert reading is not None and (reading.kind, reading.color) == ("add", "red"), caption
-        assert reading.place in ("bottom right", "bottom", "right"), caption
+        modified = dataset.select_group_slices(MODIFIED)
+        modified.apply_model(model, label_field="idc_caption")
+        filepaths, captions = modified.values(["filepath", "idc_caption"])
+        readings = {Path(f).stem: read_edit(c) for f, c in zip(filepaths, captions)}
+        said = dict(zip((Path(f).stem for f in filepaths), captions))
+        placed = [stem for stem, place in truth.items() if readings[stem] and readings[stem].place == place]
+        added = [s for s, r in readings.items() if r and (r.kind, r.color) == ("add", "red")]
+        assert len(placed) >= 14, said
+        assert len(added) >= 10, said
+        assert sorted(dataset.select_group_slices(REFERENCE).values("idc_caption")) == sorted(captions)
+        for heatmap in modified.values("idc_attention"):
+            assert isinstance(heatmap, fo.Heatmap) and np.asarray(heatmap.map).max() > 0
+        for regions in modified.values("idc_regions"):
+            assert isinstance(regions, fo.Detections) and regions.detections
     finally:
         dataset.delete()
 
@@ -92,8 +94,8 @@ def test_forms_offer_the_photo_preset_for_photographs_and_the_shapes_warning_poi
         ctx = ExecutionContext(request_params={"dataset_name": dataset.name, "params": params}, operator_uri=uri)
         return foo.get_operator(uri).resolve_input(ctx).to_json()["type"]["properties"]
 
-    originals, edited = _own_photographs(tmp_path)
-    photo = IDCPair("photo", originals / "coffee.jpg", edited / "coffee.jpg", [], split="test")
+    originals, edited, _ = _own_photographs(tmp_path)
+    photo = IDCPair("photo", originals / "coffee-top-left.jpg", edited / "coffee-top-left.jpg", [], split="test")
     photos = pairs_to_dataset([photo])
     try:
         offered = {c["value"]: c["description"] for c in form(photos, {})["model"]["view"]["choices"]}
