@@ -67,6 +67,12 @@ class TinyPresetConfig:
     def __post_init__(self):
         if self.position_init not in ("random", "sincos"):
             raise ValueError(f"position_init must be 'random' or 'sincos', got {self.position_init!r}")
+        if self.position_init == "sincos" and self.vision_hidden % 4:
+            # Checked here, not only in sincos_positions: that runs after the whole model is built.
+            raise ValueError(
+                f"vision_hidden ({self.vision_hidden}) must be a multiple of 4 for position_init='sincos' "
+                "(sine and cosine of the row and of the column)"
+            )
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})")
         for name in ("vision", "qformer", "text"):
@@ -101,9 +107,12 @@ def sincos_positions(grid: int, width: int) -> torch.Tensor:
     """2D sine-cosine codes (MAE's) of a ``grid`` x ``grid`` patch layout, row-major: half the channels
     encode the row, half the column. The frequencies run from a quarter turn per patch down to a quarter
     turn across the grid (MAE's 1/10,000 would leave most channels constant on a grid of 8)."""
-    if width % 4:
-        raise ValueError(f"width must be a multiple of 4 for 2D sine-cosine positions, got {width!r}")
-    steps = torch.arange(width // 4, dtype=torch.float64) / max(1, width // 4 - 1)
+    if width % 4 or width < 4:
+        raise ValueError(f"width must be a multiple of 4 (4 or more) for 2D sine-cosine positions, got {width!r}")
+    count = width // 4
+    # One frequency per axis (width 4) is the lowest, a quarter turn across the grid: the highest alone
+    # (a quarter turn per patch) would give patches four apart the same code.
+    steps = torch.arange(count, dtype=torch.float64) / (count - 1) if count > 1 else torch.ones(1, dtype=torch.float64)
     frequencies = (math.pi / 2) * float(grid) ** -steps
     rows, columns = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
 

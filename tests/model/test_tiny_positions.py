@@ -35,3 +35,21 @@ def test_an_unknown_position_init_is_named():
         TinyPresetConfig(position_init="learned")
     with pytest.raises(ValueError, match="width must be a multiple of 4"):
         sincos_positions(8, 130)
+    with pytest.raises(ValueError, match="width must be a multiple of 4"):
+        sincos_positions(8, 0)  # no channel to hold a code
+
+
+def test_a_vision_width_the_codes_cannot_fill_is_refused_by_the_preset_not_after_the_model_is_built():
+    with pytest.raises(ValueError, match=r"vision_hidden \(130\) must be a multiple of 4"):
+        TinyPresetConfig(position_init="sincos", vision_hidden=130, vision_heads=2)
+    TinyPresetConfig(vision_hidden=130, vision_heads=2)  # BLIP-2's random init has no such constraint
+
+
+@pytest.mark.parametrize("grid, width", [(8, 4), (8, 8), (6, 12), (1, 4), (3, 128)])
+def test_every_patch_has_its_own_code_at_any_width(grid, width):
+    # With one frequency per axis (width 4) the highest (a quarter turn per patch) repeated every four
+    # patches: rows 0 and 4 of a grid of 8 had the same code.
+    codes = sincos_positions(grid, width)
+    assert codes.shape == (grid * grid, width)
+    if grid > 1:
+        assert torch.cdist(codes, codes).add(torch.eye(grid * grid) * 1e3).min() > 1e-3
