@@ -1,6 +1,6 @@
 """Where a photo model loses the place of an edit: linear probes on its features.
 
-    python benchmarks/photo_place_probe.py                       # the embedded tiny-photo (about a minute)
+    python benchmarks/photo_place_probe.py                       # the embedded tiny-photo (~15 s once the pairs exist)
     python benchmarks/photo_place_probe.py --model runs/x/model  # any checkpoint with the difference encoding
 
 On the added shapes of photo-edits' training split (the benchmark's pairs, seed 0), a logistic
