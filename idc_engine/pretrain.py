@@ -248,6 +248,31 @@ def _wait_for_photo_data(
     return data_dir / "manifest.jsonl"
 
 
+START_RECORD = "preset.json"
+
+
+def _record_or_check_start(path: Path, preset: dict, resume: bool, main: bool):
+    """The model a run started from, written when it starts: a resumed run's record names its real start
+    (a run begun before position_init existed began from random positions whatever the code says now)."""
+    if not resume:
+        if main:
+            path.write_text(json.dumps(preset, indent=2))
+        return
+    if not path.is_file():
+        raise ValueError(
+            f"resume: {path.parent} has no {path.name}, so the model its run started from is not known (a run "
+            "begun by an idc before position_init was recorded); start it again without resume"
+        )
+    started = json.loads(path.read_text())
+    changed = sorted(k for k in set(started) | set(preset) if started.get(k) != preset.get(k))
+    if changed:
+        name = changed[0]
+        raise ValueError(
+            f"resume: the run in {path.parent} started from another model ({name} {started.get(name)!r}, "
+            f"now {preset.get(name)!r}); start it again without resume"
+        )
+
+
 def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, resume: bool = False) -> Path:
     """Pretrain ``tiny-photo`` from random weights and save it to ``out_dir`` as a full checkpoint.
 
@@ -279,6 +304,7 @@ def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, res
         train_pairs = mixture(split_pairs(pairs, "train"), config.description_share, describe_photo_pair)
         # Taught to say "no change" in five ways: training ends by calibrating its no-change decision.
         idc_config = BLIP2IDCConfig(encoding=config.encoding, no_change_captions=PHOTO_TEMPLATES["none"])
+        _record_or_check_start(work / START_RECORD, asdict(config.preset()), resume, main)
         model = build_tiny(config.preset(), idc_config, corpus=photo_tokenizer_corpus(idc_config.prompt))
         train_config = TrainConfig(
             finetune="full",

@@ -36,6 +36,17 @@ def test_photo_pretraining_writes_a_loadable_checkpoint_with_its_record_and_resu
     assert manifest.stat().st_mtime_ns == made  # the same pairs, not generated again
     assert (work / "run" / "checkpoints" / "checkpoint-4").is_dir()
 
+    # A run that started from another model (or from one nobody recorded) is not resumed under this one's name.
+    start = work / "preset.json"
+    assert json.loads(start.read_text()) == record["preset"]
+    start.write_text(json.dumps({**record["preset"], "position_init": "random"}))
+    with pytest.raises(ValueError, match="started from another model \\(position_init 'random', now 'sincos'\\)"):
+        pretrain_tiny_photo(_config(steps=6), tmp_path / "preset", work_dir=work, resume=True)
+    start.unlink()
+    with pytest.raises(ValueError, match="has no preset.json, so the model its run started from is not known"):
+        pretrain_tiny_photo(_config(steps=6), tmp_path / "preset", work_dir=work, resume=True)
+    assert json.loads((resumed / PRETRAIN_RECORD).read_text())["steps"] == 4  # the checkpoint is left as it was
+
 
 def test_resume_needs_the_work_folder_and_settings_are_checked(tmp_path):
     with pytest.raises(ValueError, match="resume: needs the work_dir"):
