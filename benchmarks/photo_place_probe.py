@@ -60,8 +60,8 @@ def features(model, pairs, batch: int = 100) -> dict[str, np.ndarray]:
 
 
 def probe(x: np.ndarray, y: np.ndarray) -> float:
-    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
     cut = len(y) * 3 // 4
+    x = (x - x[:cut].mean(0)) / (x[:cut].std(0) + 1e-6)  # scaled as the fitted rows are: nothing of the held-out
     return float(LogisticRegression(max_iter=1000).fit(x[:cut], y[:cut]).score(x[cut:], y[cut:]))
 
 
