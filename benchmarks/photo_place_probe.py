@@ -34,7 +34,7 @@ from idc_engine.data.pair import split_pairs
 from idc_engine.model.loading import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photo_preset import benchmark_data  # noqa: E402  (same pairs as the benchmark)
+from photo_preset import benchmark_data, pretraining_record  # noqa: E402  (same pairs and record as the benchmark)
 
 
 def features(model, pairs, batch: int = 100) -> dict[str, np.ndarray]:
@@ -65,12 +65,6 @@ def probe(x: np.ndarray, y: np.ndarray) -> float:
     return float(LogisticRegression(max_iter=1000).fit(x[:cut], y[:cut]).score(x[cut:], y[cut:]))
 
 
-def _created(model) -> str | None:
-    """When the checkpoint was pretrained (its record), so that a result names the weights it probed."""
-    record = Path(model.source or "") / "pretraining.json"
-    return json.loads(record.read_text()).get("created") if model.source and record.is_file() else None
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="tiny-photo", help="model spec (default: the embedded photo preset)")
@@ -96,7 +90,7 @@ def main(argv=None):
         "date": time.strftime("%Y-%m-%d"),
         "command": "python benchmarks/photo_place_probe.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": args.model,
-        "model_created": _created(model),
+        "model_created": pretraining_record(model).get("created"),
         "pairs": len(adds),
         "held_out": len(y) - len(y) * 3 // 4,
         "accuracy": accuracy,

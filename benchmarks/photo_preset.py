@@ -31,6 +31,7 @@ from idc_engine.inference.caption import GenerationConfig, caption_idc_pairs
 from idc_engine.metrics.photo_reading import format_reading, reading_accuracy
 from idc_engine.metrics.report import evaluate, format_report
 from idc_engine.model.loading import load_model
+from idc_engine.pretrain import PRETRAIN_RECORD
 
 # What the preset must reach on held-out photographs (issue 18).
 TARGETS = {"type": 0.85, "exact": 0.50, "unchanged_called_a_change": 0.05, "cider_vs_mean_sentence": 3.0}
@@ -46,6 +47,12 @@ def benchmark_data(out: Path, train: int, validation: int, test: int, seed: int)
     manifest = generate(out, train, test, validation, config, workers=2)
     stamp.write_text(json.dumps(wanted))
     return manifest
+
+
+def pretraining_record(model) -> dict:
+    """The checkpoint's pretraining record (``pretraining.json``), or {} for a model without one."""
+    path = Path(model.source or "") / PRETRAIN_RECORD
+    return json.loads(path.read_text()) if model.source and path.is_file() else {}
 
 
 def targets_met(model_reading: dict, model_cider: float, mean_cider: float, nearest_cider: float) -> dict:
@@ -101,8 +108,7 @@ def main(argv=None):
     for category, (pair, caption) in examples.items():
         print(f"  [{category}] {caption!r}  (reference: {pair.captions[0]!r})")
 
-    record_path = Path(model.source or "") / "pretraining.json"
-    record = json.loads(record_path.read_text()) if model.source and record_path.is_file() else {}
+    record = pretraining_record(model)
     results = {
         "date": time.strftime("%Y-%m-%d"),
         "command": "python benchmarks/photo_preset.py " + " ".join(argv if argv is not None else sys.argv[1:]),

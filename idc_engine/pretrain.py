@@ -304,8 +304,9 @@ def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, res
         train_pairs = mixture(split_pairs(pairs, "train"), config.description_share, describe_photo_pair)
         # Taught to say "no change" in five ways: training ends by calibrating its no-change decision.
         idc_config = BLIP2IDCConfig(encoding=config.encoding, no_change_captions=PHOTO_TEMPLATES["none"])
-        _record_or_check_start(work / START_RECORD, asdict(config.preset()), resume, main)
-        model = build_tiny(config.preset(), idc_config, corpus=photo_tokenizer_corpus(idc_config.prompt))
+        preset = config.preset()
+        _record_or_check_start(work / START_RECORD, asdict(preset), resume, main)
+        model = build_tiny(preset, idc_config, corpus=photo_tokenizer_corpus(idc_config.prompt))
         train_config = TrainConfig(
             finetune="full",
             learning_rate=config.learning_rate,
@@ -336,7 +337,7 @@ def pretrain_tiny_photo(config: PhotoPretrainConfig, out_dir, work_dir=None, res
             config=asdict(config),
             seed=config.seed,
             revision=revision,
-            preset=asdict(config.preset()),
+            preset=asdict(preset),
             photo_edits=asdict(config.data()),
             photographs={split: list(PHOTO_SPLITS[split]) for split in ("train", "validation")},
             steps=result.steps,

@@ -24,9 +24,8 @@ TINY_PHOTO_DESCRIPTION = (
     "(a shape or text added, an area or the background repainted, a style or global look, a region removed, "
     "blurred or darkened), its colour and place; it knows no object names. On photographs it never saw it gets "
     "the kind right on 78 % of pairs, kind, colour and place on 66 % and the place of 78 % of edits made in one "
-    "place, and "
-    "calls no unchanged pair a change (benchmarks/photo_preset.py): drafts to review; it confuses local edits "
-    "that look alike (an added shape and a repainted area, a removal and a blurred region)"
+    "place, and calls no unchanged pair a change (benchmarks/photo_preset.py): drafts to review; it confuses "
+    "local edits that look alike (an added shape and a repainted area, a removal and a blurred region)"
 )
 TRAINING_RECORD = "training.json"
 
