@@ -95,8 +95,14 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
 
         # The heatmap and the regions over both images, where the model looked.
         plain = body.locator("img").first.get_attribute("src")
+
+        def first_source():
+            # Read without waiting: while the panel swaps its images there is a moment with none, and a
+            # locator's get_attribute would wait 30 s for one instead of letting wait_until poll again.
+            return body.locator("img").evaluate_all("images => images.length ? images[0].getAttribute('src') : null")
+
         body.get_by_text("Show heatmap and regions").click()
-        wait_until(lambda: body.locator("img").first.get_attribute("src") != plain, 90, "the overlay")
+        wait_until(lambda: first_source() not in (plain, None), 90, "the overlay")
         wait_until(
             lambda: body.locator("img").evaluate_all("images => images.every(i => i.complete && i.naturalWidth > 0)"),
             60,
@@ -104,7 +110,7 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         )
         _shot(page, tmp_path, "review-panel-heatmap")
         body.get_by_text("Show heatmap and regions").click()
-        wait_until(lambda: body.locator("img").first.get_attribute("src") == plain, 90, "the plain images")
+        wait_until(lambda: first_source() == plain, 90, "the plain images")
 
         first = _shown_pair(body)
         body.get_by_role("button", name="Accept", exact=True).click()
