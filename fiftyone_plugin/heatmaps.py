@@ -16,10 +16,14 @@ import fiftyone as fo
 from fiftyone_plugin.dataset import MODIFIED, PAIR_ID, dataset_to_pairs
 from fiftyone_plugin.writeback import JobMark, declare_fields, write_pairs
 from idc_engine.attention.maps import AttentionConfig, attention_maps
-from idc_engine.attention.regions import RegionConfig, aligned_change_map, map_regions, pixel_regions
+from idc_engine.attention.regions import (
+    RegionConfig,
+    aligned_change_map,
+    map_regions,
+    pixel_regions,
+    region_source_for,
+)
 from idc_engine.data.loading import LoadReport, load_pairs
-
-REGION_SOURCES = ("attention", "pixels")
 
 
 def heatmap(values) -> fo.Heatmap:
@@ -62,16 +66,15 @@ def heatmap_values(
     kind: str = "qformer",
     heatmap_field: str = "idc_attention",
     regions_field: str | None = "idc_regions",
-    region_source: str = "attention",
+    region_source: str = RegionConfig.source,
     batch_size: int = 8,
     progress=None,
     cancelled=None,
 ) -> PairHeatmaps:
     """Compute ``kind`` maps for ``pairs`` (each slice's map at its own image's size) and, if
-    ``regions_field``, the difference regions on the modified slice. A pair whose image cannot be read
-    is skipped and counted in the report."""
-    if region_source not in REGION_SOURCES:
-        raise ValueError(f"region_source must be one of {REGION_SOURCES}, got {region_source!r}")
+    ``regions_field``, the difference regions on the modified slice (from ``region_source``, see
+    ``region_source_for``). A pair whose image cannot be read is skipped and counted in the report."""
+    source = region_source_for(region_source, model.config.encoding)
     captions = captions or {}
     pairs, images, report = load_pairs(pairs, skip_bad=True)
     config = AttentionConfig(kinds=(kind,), batch_size=batch_size)
@@ -90,7 +93,7 @@ def heatmap_values(
         result.modified[pair.id] = {heatmap_field: heatmap(modified_map)}
         if regions_field:
             caption = captions.get(pair.id)
-            if region_source == "attention":
+            if source == "attention":
                 found = map_regions(aligned_change_map(reference_map, modified_map), caption, RegionConfig())
             else:
                 found = pixel_regions(*pair_images, caption, RegionConfig())
@@ -115,7 +118,7 @@ def heatmaps_for_pairs(
     kind: str = "qformer",
     heatmap_field: str = "idc_attention",
     regions_field: str | None = "idc_regions",
-    region_source: str = "attention",
+    region_source: str = RegionConfig.source,
     batch_size: int = 8,
     progress=None,
     cancelled=None,
@@ -153,7 +156,7 @@ def compute_heatmaps(
     kind: str = "qformer",
     heatmap_field: str = "idc_attention",
     regions_field: str | None = "idc_regions",
-    region_source: str = "attention",
+    region_source: str = RegionConfig.source,
     caption_field: str | None = "idc_caption",
     batch_size: int = 8,
     progress=None,

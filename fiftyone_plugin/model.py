@@ -26,6 +26,7 @@ import fiftyone.core.models as fom
 
 from fiftyone_plugin.captioning import write_captions
 from fiftyone_plugin.dataset import pairs_of_samples
+from idc_engine.attention.regions import REGION_SOURCES, RegionConfig
 from idc_engine.data.loading import LoadReport
 from idc_engine.inference.caption import CaptionResult, GenerationConfig, caption_idc_pairs
 
@@ -52,6 +53,14 @@ class BLIP2IDCModelConfig:
         default=None,
         metadata={"help": "with attention_field: difference regions (fo.Detections) on the modified slice"},
     )
+    region_source: str = field(
+        default=RegionConfig.source,
+        metadata={"help": "regions from 'attention', 'pixels' or 'auto' (pixels for tiny-photo's difference encoding)"},
+    )
+
+    def __post_init__(self):
+        if self.region_source not in REGION_SOURCES:
+            raise ValueError(f"region_source must be one of {REGION_SOURCES}, got {self.region_source!r}")
 
     def generation(self, batch_size: int) -> GenerationConfig:
         return GenerationConfig(batch_size=batch_size, num_beams=self.num_beams, max_new_tokens=self.max_new_tokens)
@@ -162,6 +171,7 @@ class BLIP2IDCModel(fom.SamplesMixin, fom.Model):
                 kind=self.config.attention_kind,
                 heatmap_field=self.config.attention_field,
                 regions_field=self.config.regions_field,
+                region_source=self.config.region_source,
                 batch_size=len(pairs),
             )
         return [result.captions.get(p.id) for p in pairs]

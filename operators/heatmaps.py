@@ -57,14 +57,21 @@ class ComputeIDCHeatmaps(foo.Operator):
 
 def heatmap_inputs(ctx, inputs):
     """The form of a heatmaps run, shared by the one-worker and the sharded operator."""
-    from fiftyone_plugin.heatmaps import REGION_SOURCES
     from idc_engine.attention.maps import MAP_KINDS, AttentionConfig
+    from idc_engine.attention.regions import REGION_SOURCES, RegionConfig
 
     model_input(ctx, inputs)
     inputs.enum("kind", list(MAP_KINDS), default="qformer", label="Map")
     inputs.str("heatmap_field", default="idc_attention", label="Heatmap field")
     inputs.str("regions_field", default="idc_regions", label="Regions field")
-    inputs.enum("region_source", list(REGION_SOURCES), default="attention", label="Regions from")
+    inputs.enum(
+        "region_source",
+        list(REGION_SOURCES),
+        default=RegionConfig.source,
+        label="Regions from",
+        description="auto: the pixel difference for tiny-photo and other models that read the difference image "
+        "(their attention points at the change less well), the attention map otherwise",
+    )
     field_input(
         ctx,
         inputs,
@@ -83,13 +90,14 @@ def heatmap_inputs(ctx, inputs):
 def heatmap_settings(params) -> dict:
     """The run's settings, named as ``compute_heatmaps`` takes them (and the model to load)."""
     from idc_engine.attention.maps import AttentionConfig
+    from idc_engine.attention.regions import RegionConfig
 
     return {
         "model": params.get("model", "tiny"),
         "kind": params.get("kind", "qformer"),
         "heatmap_field": params.get("heatmap_field", "idc_attention"),
         "regions_field": params.get("regions_field", "idc_regions"),
-        "region_source": params.get("region_source", "attention"),
+        "region_source": params.get("region_source", RegionConfig.source),
         "caption_field": params.get("caption_field", "idc_caption"),
         "batch_size": params.get("batch_size", AttentionConfig().batch_size),
     }

@@ -147,6 +147,7 @@ class HeatmapTask(ShardTask):
 
     def compute(self, dataset, model, pairs, folder):
         from fiftyone_plugin.heatmaps import captions_of, heatmap_values
+        from idc_engine.attention.regions import RegionConfig
 
         chunk = dataset.match({PAIR_ID: {"$in": [p.id for p in pairs]}})
         return heatmap_values(
@@ -156,7 +157,7 @@ class HeatmapTask(ShardTask):
             kind=self.settings.get("kind", "qformer"),
             heatmap_field=self.mark_field,
             regions_field=self.settings.get("regions_field") or None,
-            region_source=self.settings.get("region_source", "attention"),
+            region_source=self.settings.get("region_source", RegionConfig.source),
             batch_size=self.settings.get("batch_size", 8),
         )
 

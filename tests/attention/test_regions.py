@@ -1,8 +1,16 @@
 import numpy as np
+import pytest
 from PIL import Image
 
 from idc_engine.attention.localization import best_iou, pointing_hit, random_boxes, summarize, true_boxes
-from idc_engine.attention.regions import changed_object, map_regions, pixel_regions, says_no_change
+from idc_engine.attention.regions import (
+    RegionConfig,
+    changed_object,
+    map_regions,
+    pixel_regions,
+    region_source_for,
+    says_no_change,
+)
 from idc_engine.data.loading import load_pair
 
 
@@ -35,6 +43,20 @@ def test_map_region_boxes_a_blob_in_relative_coordinates():
     (region,) = map_regions(values, "the blue square moved")
     assert np.allclose(region.box, [0.3, 0.2, 0.3, 0.2])
     assert region.label == "blue square" and region.score == 1.0
+
+
+def test_auto_region_source_is_the_pixel_difference_only_for_models_that_read_it():
+    assert RegionConfig().source == "auto"
+    assert region_source_for("auto", "difference") == "pixels"
+    for encoding in ("concat", "two-stream"):
+        assert region_source_for("auto", encoding) == "attention"
+    for encoding in ("difference", "concat"):  # a source asked for by name is kept whatever the model
+        assert region_source_for("attention", encoding) == "attention"
+        assert region_source_for("pixels", encoding) == "pixels"
+    with pytest.raises(ValueError, match="region_source.*'pixel'"):
+        region_source_for("pixel", "concat")
+    with pytest.raises(ValueError, match="region_source.*'attn'"):
+        RegionConfig(source="attn")
 
 
 def test_caption_parsing():

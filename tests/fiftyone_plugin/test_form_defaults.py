@@ -8,6 +8,7 @@ from fiftyone.operators.executor import ExecutionContext
 
 from fiftyone_plugin.retrain import RetrainConfig
 from idc_engine.attention.maps import AttentionConfig
+from idc_engine.attention.regions import RegionConfig
 from idc_engine.inference.caption import GenerationConfig
 from idc_engine.synth.augment import SynedConfig
 from idc_engine.synth.references import ReferenceConfig
@@ -30,7 +31,7 @@ EXPECTED = {
     },
     "apply_blip2idc": {"batch_size": GenerationConfig().batch_size, "num_beams": GenerationConfig().num_beams},
     "caption_idc_shards": {"batch_size": GenerationConfig().batch_size, "num_beams": GenerationConfig().num_beams},
-    "compute_idc_heatmaps": {"batch_size": AttentionConfig().batch_size},
+    "compute_idc_heatmaps": {"batch_size": AttentionConfig().batch_size, "region_source": RegionConfig().source},
     "augment_syned": {"variations": SynedConfig().variations, "captions": SynedConfig().captions, "seed": 0},
     "add_instruction_references": {"variations": ReferenceConfig().variations, "seed": ReferenceConfig().seed},
     "retrain_blip2idc_on_reviewed": {
