@@ -51,9 +51,27 @@ def test_the_photo_demo_in_the_review_panel(photo_demo_dataset, tmp_path):
         if captions.get(shown.group(1)):  # a test pair: the preset's caption is what the panel shows
             assert captions[shown.group(1)] in text
         page.wait_for_timeout(1000)  # the two photographs finish decoding
-        path = tmp_path / "photo-demo-review-panel.png"
-        page.screenshot(path=str(path))
-        if os.environ.get("IDC_SCREENSHOTS"):
-            os.makedirs(os.environ["IDC_SCREENSHOTS"], exist_ok=True)
-            shutil.copy(path, os.path.join(os.environ["IDC_SCREENSHOTS"], path.name))
+        _shot(page, tmp_path, "photo-demo-review-panel")
+
+        # The heatmap and the regions drawn over both photographs (regions from the pixel difference).
+        def first_source():  # read without waiting: while the panel swaps its images there is none
+            return body.locator("img").evaluate_all("images => images.length ? images[0].getAttribute('src') : null")
+
+        plain = first_source()
+        body.get_by_text("Show heatmap and regions").click()
+        wait_until(lambda: first_source() not in (plain, None), 90, "the overlay")
+        wait_until(
+            lambda: body.locator("img").evaluate_all("images => images.every(i => i.complete && i.naturalWidth > 0)"),
+            60,
+            "the overlay images loaded",
+        )
+        _shot(page, tmp_path, "photo-demo-regions")
         browser.close()
+
+
+def _shot(page, folder, name):
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    if os.environ.get("IDC_SCREENSHOTS"):
+        os.makedirs(os.environ["IDC_SCREENSHOTS"], exist_ok=True)
+        shutil.copy(path, os.path.join(os.environ["IDC_SCREENSHOTS"], path.name))
