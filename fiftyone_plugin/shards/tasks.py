@@ -131,6 +131,11 @@ class HeatmapTask(ShardTask):
             if self.settings.get(name):
                 _identifier(name, self.settings[name])
         _positive_ints(self.settings, "batch_size")
+        from idc_engine.attention.regions import REGION_SOURCES, RegionConfig  # no torch: checked at queue time
+
+        source = self.settings.get("region_source", RegionConfig.source)
+        if source not in REGION_SOURCES:
+            raise ValueError(f"region_source must be one of {REGION_SOURCES}, got {source!r}")
         if self.settings.get("regions_field") == self.mark_field:
             raise ValueError(f"regions_field must differ from heatmap_field, both are {self.mark_field!r}")
 

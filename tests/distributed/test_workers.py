@@ -682,6 +682,7 @@ def test_a_shard_whose_queueing_was_cut_short_is_queued_by_the_reaper(idc_datase
         ("caption", {"num_beams": "2"}, "num_beams must be a positive integer, got '2'"),
         ("heatmaps", {"batch_size": -1}, "batch_size must be a positive integer, got -1"),
         ("heatmaps", {"regions_field": "idc_out"}, "regions_field must differ from heatmap_field, both are 'idc_out'"),
+        ("heatmaps", {"region_source": "pixel"}, "region_source must be one of .*, got 'pixel'"),
     ],
 )
 def test_a_bad_setting_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, task, settings, error):
