@@ -51,3 +51,22 @@ def test_heatmap_operator_runs_through_fiftyone(idc_dataset, tiny_dir):
         ),
     )
     assert result.result["kind"] == "qformer" and result.result["pairs"] == 16
+
+
+def test_auto_regions_follow_the_models_encoding(idc_dataset, tiny_model, monkeypatch):
+    """'auto' (the default) is resolved per model: attention for concat, the pixel difference for the
+    difference encoding. Before this test, comparing the unresolved value (``region_source == 'attention'``)
+    in heatmap_values, which sends every model to the pixel difference, passed every test."""
+    import fiftyone_plugin.heatmaps as heatmaps
+    from fiftyone_plugin.dataset import dataset_to_pairs
+
+    pairs = dataset_to_pairs(idc_dataset.match_tags("test").limit(3))
+    calls = []
+    monkeypatch.setattr(heatmaps, "pixel_regions", lambda *a, **k: calls.append("pixels") or [])
+    monkeypatch.setattr(heatmaps, "map_regions", lambda *a, **k: calls.append("attention") or [])
+    heatmaps.heatmap_values(tiny_model, pairs)
+    assert calls == ["attention"] * len(pairs)
+    calls.clear()
+    monkeypatch.setattr(tiny_model.config, "encoding", "difference")
+    heatmaps.heatmap_values(tiny_model, pairs)
+    assert calls == ["pixels"] * len(pairs)
