@@ -102,3 +102,20 @@ def test_the_guardrails_held_out_half_leaves_out_what_the_rules_were_written_fro
     assert {103, 1597, 1721} <= seen
     judged = bench.judge_release(instructions, {idx: references[idx] for idx in seen}, "held_out", GuardrailConfig())
     assert judged["lines"] == 0, f"held-out lines the rules were written from: {sorted(seen)}"
+
+
+def test_localization_on_photographs_scores_only_edits_with_a_box_and_names_its_file(tmp_path):
+    script = [sys.executable, str(REPO / "benchmarks" / "localization.py"), "--out", str(tmp_path)]
+    done = subprocess.run(script + ["--benchmark", "photo-edits", "--pairs", "12"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "localization_photo.json").read_text())
+    assert results["model"] == "tiny-photo" and results["encoding"] == "difference"
+    table = results["table"]
+    assert not {"style", "global", "background"} & set(table)  # whole-image edits have no box to point at
+    scored = sum(table[c]["pixel difference"]["pairs"] for c in table if c != "all changed")
+    assert scored == results["pairs"] < 12
+    assert {"attention:qformer", "attention:qformer:ref", "attention:qformer+ref"} <= set(table["all changed"])
+    # Another model's figures never overwrite the embedded model's file unless named.
+    other = subprocess.run(script + ["--model", "tiny-photo", "--pairs", "4"], capture_output=True, text=True)
+    assert other.returncode == 2 and "--name" in other.stderr
+    assert not (tmp_path / "localization.json").exists()

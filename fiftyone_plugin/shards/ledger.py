@@ -153,7 +153,7 @@ def queue_shards(samples, task: str, settings: dict, config: ShardConfig | None 
                     "task": task,
                     "dataset_id": str(dataset._doc.id),
                     "dataset_name": dataset.name,
-                    "settings": job_task.settings,
+                    "settings": job_task.stored_settings(),
                     **asdict(config),
                     "pair_ids": ids,
                     "operation_id": None,

@@ -39,6 +39,11 @@ class ShardTask:
     def check(self):
         """Raise ``ValueError`` naming a bad setting."""
 
+    def stored_settings(self) -> dict:
+        """What the ledger keeps: the settings with every default the job's meaning depends on filled in
+        now, so that a job resumed after the defaults changed still does what it was queued to do."""
+        return dict(self.settings)
+
     def prepare(self, dataset):
         """Declare what the workers will write, before several of them write at once."""
 
@@ -139,6 +144,16 @@ class HeatmapTask(ShardTask):
         if self.settings.get("regions_field") == self.mark_field:
             raise ValueError(f"regions_field must differ from heatmap_field, both are {self.mark_field!r}")
 
+    def stored_settings(self) -> dict:
+        from idc_engine.attention.regions import RegionConfig
+
+        return {**self.settings, "region_source": self.settings.get("region_source", RegionConfig.source)}
+
+    @property
+    def region_source(self) -> str:
+        # A job queued before the ledger kept the source was queued when 'attention' was the only default.
+        return self.settings.get("region_source", "attention")
+
     def prepare(self, dataset):
         from fiftyone_plugin.heatmaps import heatmap_fields
 
@@ -152,7 +167,6 @@ class HeatmapTask(ShardTask):
 
     def compute(self, dataset, model, pairs, folder):
         from fiftyone_plugin.heatmaps import captions_of, heatmap_values
-        from idc_engine.attention.regions import RegionConfig
 
         chunk = dataset.match({PAIR_ID: {"$in": [p.id for p in pairs]}})
         return heatmap_values(
@@ -162,7 +176,7 @@ class HeatmapTask(ShardTask):
             kind=self.settings.get("kind", "qformer"),
             heatmap_field=self.mark_field,
             regions_field=self.settings.get("regions_field") or None,
-            region_source=self.settings.get("region_source", RegionConfig.source),
+            region_source=self.region_source,
             batch_size=self.settings.get("batch_size", 8),
         )
 

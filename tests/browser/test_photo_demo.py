@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from idc_engine.attention.regions import says_no_change
 from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, dismiss_popups, open_panel, wait_until
 from tests.tiny_photo import requires_tiny_photo
 
@@ -67,6 +68,11 @@ def test_the_photo_demo_in_the_review_panel(photo_demo_dataset, tmp_path):
         )
         _shot(page, tmp_path, "photo-demo-regions")
         browser.close()
+    # The heatmap alone changes the overlay: the shown pair must also have regions to draw.
+    regions = dict(zip(*dataset.select_group_slices("modified").values(["pair_id", "idc_regions"])))
+    caption = captions.get(shown.group(1))
+    if caption and not says_no_change(caption):
+        assert regions[shown.group(1)] and regions[shown.group(1)].detections, shown.group(1)
 
 
 def _shot(page, folder, name):

@@ -694,6 +694,22 @@ def test_a_bad_setting_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, 
     assert ledger().count_documents({"dataset_id": str(idc_dataset._doc.id)}) == 0
 
 
+def test_a_heatmap_job_keeps_the_region_source_it_was_queued_with(idc_dataset, tiny_dir):
+    """The ledger records the default source ('auto') when a job is queued without one, so a job resumed
+    after the default changes still does what it was queued to do; an entry queued before the ledger kept
+    it resumes with 'attention', the only default there was (before, it switched to 'auto' midway)."""
+    from fiftyone_plugin.shards.tasks import task_for
+
+    settings = {"model": str(tiny_dir), "heatmap_field": "idc_out", "caption_field": None}
+    queued = queue_shards(idc_dataset.match_tags("test").limit(4), "heatmaps", settings, ShardConfig(shards=2))
+    stored = [s["settings"] for s in ledger().find({"job": queued["job"]})]
+    assert len(stored) == 2 and all(s["region_source"] == "auto" for s in stored)
+    assert task_for("heatmaps", stored[0]).region_source == "auto"
+    assert task_for("heatmaps", {**settings, "region_source": "pixels"}).stored_settings()["region_source"] == "pixels"
+    old_entry = {k: v for k, v in stored[0].items() if k != "region_source"}
+    assert task_for("heatmaps", old_entry).region_source == "attention"
+
+
 def test_a_pair_without_its_id_is_refused_when_the_job_is_queued(idc_dataset, tiny_dir, shapes_pairs):
     """A modified sample added by hand (the App, a script) without ``pair_id``: before, queueing failed
     with "'<' not supported between instances of 'NoneType' and 'str'"."""
