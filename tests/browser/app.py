@@ -119,3 +119,33 @@ def open_panel(page, scope, panel: str, timeout_s: float = 90.0):
             if time.monotonic() > deadline:
                 raise
             time.sleep(1.0)
+
+
+def screenshot(page, folder, name):
+    """A screenshot to ``folder``, and to IDC_SCREENSHOTS when set (the README's and docs' come from there)."""
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    if os.environ.get("IDC_SCREENSHOTS"):
+        os.makedirs(os.environ["IDC_SCREENSHOTS"], exist_ok=True)
+        shutil.copy(path, os.path.join(os.environ["IDC_SCREENSHOTS"], path.name))
+    return path
+
+
+def first_image_source(body):
+    """The first image's src, read without waiting: while the panel swaps its images there is a moment with
+    none, and a locator's get_attribute would wait 30 s for one instead of letting wait_until poll again."""
+    return body.locator("img").evaluate_all("images => images.length ? images[0].getAttribute('src') : null")
+
+
+def show_overlay(body) -> str:
+    """Turn on the review panel's "Show heatmap and regions" and wait until the overlay replaced the plain
+    images and every image loaded; returns the plain first image's src (to wait for it when turned off)."""
+    plain = first_image_source(body)
+    body.get_by_text("Show heatmap and regions").click()
+    wait_until(lambda: first_image_source(body) not in (plain, None), 90, "the overlay")
+    wait_until(
+        lambda: body.locator("img").evaluate_all("images => images.every(i => i.complete && i.naturalWidth > 0)"),
+        60,
+        "the overlay images loaded",
+    )
+    return plain

@@ -5,12 +5,20 @@ The screenshot goes to the test's folder, and to IDC_SCREENSHOTS when set (the d
 
 import os
 import re
-import shutil
 
 import pytest
 
 from idc_engine.attention.regions import says_no_change
-from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, dismiss_popups, open_panel, wait_until
+from tests.browser.app import (
+    CHROMIUM_FLAGS,
+    app_server,
+    chromium_path,
+    dismiss_popups,
+    open_panel,
+    screenshot,
+    show_overlay,
+    wait_until,
+)
 from tests.tiny_photo import requires_tiny_photo
 
 pytestmark = [pytest.mark.browser, requires_tiny_photo]
@@ -52,32 +60,14 @@ def test_the_photo_demo_in_the_review_panel(photo_demo_dataset, tmp_path):
         if captions.get(shown.group(1)):  # a test pair: the preset's caption is what the panel shows
             assert captions[shown.group(1)] in text
         page.wait_for_timeout(1000)  # the two photographs finish decoding
-        _shot(page, tmp_path, "photo-demo-review-panel")
+        screenshot(page, tmp_path, "photo-demo-review-panel")
 
         # The heatmap and the regions drawn over both photographs (regions from the pixel difference).
-        def first_source():  # read without waiting: while the panel swaps its images there is none
-            return body.locator("img").evaluate_all("images => images.length ? images[0].getAttribute('src') : null")
-
-        plain = first_source()
-        body.get_by_text("Show heatmap and regions").click()
-        wait_until(lambda: first_source() not in (plain, None), 90, "the overlay")
-        wait_until(
-            lambda: body.locator("img").evaluate_all("images => images.every(i => i.complete && i.naturalWidth > 0)"),
-            60,
-            "the overlay images loaded",
-        )
-        _shot(page, tmp_path, "photo-demo-regions")
+        show_overlay(body)
+        screenshot(page, tmp_path, "photo-demo-regions")
         browser.close()
     # The heatmap alone changes the overlay: the shown pair must also have regions to draw.
     regions = dict(zip(*dataset.select_group_slices("modified").values(["pair_id", "idc_regions"])))
     caption = captions.get(shown.group(1))
     if caption and not says_no_change(caption):
         assert regions[shown.group(1)] and regions[shown.group(1)].detections, shown.group(1)
-
-
-def _shot(page, folder, name):
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path))
-    if os.environ.get("IDC_SCREENSHOTS"):
-        os.makedirs(os.environ["IDC_SCREENSHOTS"], exist_ok=True)
-        shutil.copy(path, os.path.join(os.environ["IDC_SCREENSHOTS"], path.name))

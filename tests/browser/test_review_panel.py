@@ -8,11 +8,20 @@ Screenshots go to the test's folder, and to IDC_SCREENSHOTS when set (the README
 
 import os
 import re
-import shutil
 
 import pytest
 
-from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, dismiss_popups, open_panel, wait_until
+from tests.browser.app import (
+    CHROMIUM_FLAGS,
+    app_server,
+    chromium_path,
+    dismiss_popups,
+    first_image_source,
+    open_panel,
+    screenshot,
+    show_overlay,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -37,15 +46,6 @@ def review_dataset(shapes_pairs):
     evaluate_idc_captions(test, "idc_caption", "review_eval", baselines=True)
     yield dataset
     dataset.delete()
-
-
-def _shot(page, tmp_path, name):
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path))
-    if os.environ.get("IDC_SCREENSHOTS"):
-        os.makedirs(os.environ["IDC_SCREENSHOTS"], exist_ok=True)
-        shutil.copy(path, os.path.join(os.environ["IDC_SCREENSHOTS"], path.name))
-    return path
 
 
 def _shown_pair(body) -> str:
@@ -79,7 +79,7 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         try:
             modal.wait_for(timeout=60_000)
         except Exception:
-            _shot(page, tmp_path, "modal-fail")
+            screenshot(page, tmp_path, "modal-fail")
             raise
         open_panel(page, modal, "idc_review")
         body = modal.locator('[data-cy="panel-content-idc_review"]')
@@ -91,26 +91,13 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         wait_until(lambda: body.locator("img").count() == 2 and body.locator("img").first.get_attribute("src"))
         sources = body.locator("img").evaluate_all("images => images.map(i => [i.src, i.naturalWidth])")
         assert all("/media?filepath=" in src and width > 0 for src, width in sources), sources
-        _shot(page, tmp_path, "review-panel-modal")
+        screenshot(page, tmp_path, "review-panel-modal")
 
         # The heatmap and the regions over both images, where the model looked.
-        plain = body.locator("img").first.get_attribute("src")
-
-        def first_source():
-            # Read without waiting: while the panel swaps its images there is a moment with none, and a
-            # locator's get_attribute would wait 30 s for one instead of letting wait_until poll again.
-            return body.locator("img").evaluate_all("images => images.length ? images[0].getAttribute('src') : null")
-
+        plain = show_overlay(body)
+        screenshot(page, tmp_path, "review-panel-heatmap")
         body.get_by_text("Show heatmap and regions").click()
-        wait_until(lambda: first_source() not in (plain, None), 90, "the overlay")
-        wait_until(
-            lambda: body.locator("img").evaluate_all("images => images.every(i => i.complete && i.naturalWidth > 0)"),
-            60,
-            "the overlay images loaded",
-        )
-        _shot(page, tmp_path, "review-panel-heatmap")
-        body.get_by_text("Show heatmap and regions").click()
-        wait_until(lambda: first_source() == plain, 90, "the plain images")
+        wait_until(lambda: first_image_source(body) == plain, 90, "the plain images")
 
         first = _shown_pair(body)
         body.get_by_role("button", name="Accept", exact=True).click()
@@ -129,7 +116,7 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         body.get_by_role("button", name="Save edit", exact=True).click()
         wait_until(lambda: review_record(dataset, second)["status"] == "edited", timeout_s=90, what="the edit")
         assert review_record(dataset, second)["caption"] == "the red circle was moved to the left"
-        _shot(page, tmp_path, "review-panel-edited")
+        screenshot(page, tmp_path, "review-panel-edited")
 
         body.get_by_role("button", name="Undo", exact=True).click()
         wait_until(lambda: review_record(dataset, second)["status"] == "unreviewed", timeout_s=90, what="the undo")
@@ -148,15 +135,15 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
         assert "unreviewed 32 · accepted 2 · edited 1 · flagged 0 · disputed 1" in grid_panel.inner_text()
         grid_panel.get_by_text("agreement: 67% of 3 pairs · 1 to resolve").wait_for(timeout=60_000)
         grid_panel.get_by_text("agreement:").scroll_into_view_if_needed()
-        _shot(page, tmp_path, "review-panel-agreement")
+        screenshot(page, tmp_path, "review-panel-agreement")
         grid_panel.get_by_text("review progress").scroll_into_view_if_needed()
         bars = grid_panel.locator("g.point path")
         try:
             bars.first.wait_for(timeout=30_000)
         except Exception:
-            _shot(page, tmp_path, "chart-fail")
+            screenshot(page, tmp_path, "chart-fail")
             raise
-        _shot(page, tmp_path, "review-panel-grid")
+        screenshot(page, tmp_path, "review-panel-grid")
 
         # A click on a category's bar filters the grid to that category's pairs.
         categories = dataset.select_group_slices("modified").count_values("category")
@@ -166,7 +153,7 @@ def test_review_a_caption_in_the_app(review_dataset, tmp_path):
             timeout=30_000
         )
         page.locator('[data-cy="fo-grid"] [data-cy="looker"]').first.wait_for(timeout=60_000)
-        _shot(page, tmp_path, "review-panel-category")
+        screenshot(page, tmp_path, "review-panel-category")
 
         # The panel's choice of evaluation run is the dataset's own and survives a reload of the App.
         grid_panel.get_by_role("combobox").filter(has_text="review_eval").first.click()
