@@ -12,8 +12,15 @@ import re
 
 import pytest
 
-from tests.browser.app import CHROMIUM_FLAGS, app_server, chromium_path, dismiss_popups, open_panel, wait_until
-from tests.browser.test_review_panel import _shot
+from tests.browser.app import (
+    CHROMIUM_FLAGS,
+    app_server,
+    chromium_path,
+    dismiss_popups,
+    open_panel,
+    screenshot,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 120_000
@@ -132,7 +139,7 @@ def test_a_flag_reason_stays_with_its_pair_and_the_sidebar_follows_next(team_dat
             # The new pair's inputs are its own: its caption, an empty reason.
             assert body.get_by_placeholder("why this pair needs attention").input_value() == ""
             assert body.get_by_placeholder("the corrected caption").input_value() == f"caption of {second}"
-            _shot(page, tmp_path, "review-panel-next")
+            screenshot(page, tmp_path, "review-panel-next")
 
             press(body, "Flag")  # no reason typed for this pair: refused, nothing stored
             page.get_by_text("reason: a flag needs a reason").first.wait_for(timeout=TIMEOUT_MS)
@@ -207,7 +214,7 @@ def test_two_reviewers_in_two_browsers_get_different_pairs_and_every_action_land
                 for name in reviewers:
                     held[name] = accept(name)
                 assert held["ann"] != held["bob"]
-            _shot(reviewers["bob"]["page"], tmp_path, "review-panel-two-reviewers")
+            screenshot(reviewers["bob"]["page"], tmp_path, "review-panel-two-reviewers")
 
             mine = {name: reviewer["accepted"] for name, reviewer in reviewers.items()}
             assert not set(mine["ann"]) & set(mine["bob"])
